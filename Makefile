@@ -1,0 +1,26 @@
+# Cartable — the two commands a newcomer needs are `make demo` and `make test` (see README).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup demo test unit lint inventory-demo syntax bench
+
+setup:  ## Create .venv with the pinned Python tools
+	@scripts/bootstrap
+
+inventory-demo: setup  ## Rebuild the demo inventory from the real school directory
+	$(BIN)/cartable inventory build inventories/demo/site.yml
+
+syntax: setup  ## Syntax-check every playbook against the demo inventory
+	@for p in playbooks/*.yml; do $(BIN)/ansible-playbook --syntax-check "$$p" || exit 1; done
+
+unit: setup  ## Python unit and property tests
+	$(BIN)/pytest
+
+lint: setup  ## yamllint (strict) and ansible-lint (production profile, offline)
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --offline --profile production
+
+-include mk/*.mk
