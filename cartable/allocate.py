@@ -1,0 +1,176 @@
+"""The persisted address plan: subnets per school, addresses per host, never renumbered.
+
+Rules (the filter plugins in filter_plugins/cartable_net.py apply the same ones):
+- a network of N addresses: gateway (the school server) = first usable address;
+  static hosts from ``first_host_offset`` (or 2 when the offset reaches the upper half) up to
+  N/2 - 1; the DHCP dynamic range is the upper half, N/2 .. broadcast - 1.
+- new schools are placed in UAI order at the lowest free aligned block of the supernet;
+  a school keeps its subnets for ever; a school that leaves the selection keeps them
+  ("reserved") until `cartable inventory release` frees them.
+- a host keeps its address while it is in the plan; new hosts take the lowest free address.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import netaddr
+
+from cartable.errors import InputError, Problem
+
+NETWORKS = ("pedagogical", "administrative")
+
+
+@dataclass
+class SchoolAllocation:
+    subnets: dict[str, netaddr.IPNetwork]
+    hosts: dict[str, netaddr.IPAddress] = field(default_factory=dict)
+    reserved: bool = False   # no longer selected: subnets kept until released
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a school needs from the plan."""
+
+    uai: str
+    prefixes: dict[str, int]               # network -> wanted prefix length
+    hosts: dict[str, list[str]]            # network -> host ids (server excluded)
+
+
+def static_start(size: int, offset: int) -> int:
+    return offset if offset < size // 2 else 2
+
+
+def static_capacity(prefixlen: int, offset: int) -> int:
+    size = 2 ** (32 - prefixlen)
+    return max(0, size // 2 - static_start(size, offset))
+
+
+def fitting_prefix(wanted: int, hosts: int, offset: int) -> int:
+    """The wanted prefix, enlarged (shorter) until `hosts` static addresses fit."""
+    prefix = wanted
+    while static_capacity(prefix, offset) < hosts and prefix > 16:
+        prefix -= 1
+    return prefix
+
+
+def gateway(net: netaddr.IPNetwork) -> netaddr.IPAddress:
+    return netaddr.IPAddress(net.first + 1)
+
+
+def dhcp_range(net: netaddr.IPNetwork) -> tuple[netaddr.IPAddress, netaddr.IPAddress]:
+    return netaddr.IPAddress(net.first + net.size // 2), netaddr.IPAddress(net.last - 1)
+
+
+def static_addresses(net: netaddr.IPNetwork, offset: int) -> list[netaddr.IPAddress]:
+    start = static_start(net.size, offset)
+    return [netaddr.IPAddress(net.first + i) for i in range(start, net.size // 2)]
+
+
+def _first_free_block(free: netaddr.IPSet, prefix: int) -> netaddr.IPNetwork | None:
+    for cidr in free.iter_cidrs():
+        if cidr.prefixlen <= prefix:
+            return netaddr.IPNetwork(f"{cidr.network}/{prefix}")
+    return None
+
+
+def _place_subnets(needs: list[Need], result: dict[str, SchoolAllocation],
+                   supernet: netaddr.IPNetwork, others: tuple[netaddr.IPNetwork, ...],
+                   where: str) -> None:
+    free = netaddr.IPSet([supernet])
+    for alloc in result.values():
+        for net in alloc.subnets.values():
+            free.remove(net)
+    for other in others:
+        free.remove(other)
+    for need in needs:
+        if need.uai in result:
+            continue
+        subnets: dict[str, netaddr.IPNetwork] = {}
+        for network in NETWORKS:
+            block = _first_free_block(free, need.prefixes[network])
+            if block is None:
+                placed = sum(1 for a in result.values())
+                raise InputError(Problem(
+                    where, f"supernet {supernet} is too small: no free /{need.prefixes[network]} "
+                    f"left for the {network} network of {need.uai} ({placed} schools placed, "
+                    f"{len(needs)} selected)", field="address_plan.supernet",
+                    hint="give a larger supernet (e.g. one prefix shorter) or smaller "
+                    "pedagogical_prefix / administrative_prefix"))
+            free.remove(block)
+            subnets[network] = block
+        result[need.uai] = SchoolAllocation(subnets)
+
+
+def _place_hosts(need: Need, alloc: SchoolAllocation, offset: int, where: str) -> None:
+    wanted = {h for hosts in need.hosts.values() for h in hosts}
+    kept = {h: a for h, a in alloc.hosts.items() if h in wanted}
+    for network, hosts in need.hosts.items():
+        net = alloc.subnets[network]
+        pool = static_addresses(net, offset)
+        taken = {a for h, a in kept.items() if a in net}
+        available = iter(a for a in pool if a not in taken)
+        for host in hosts:
+            if host in kept and kept[host] in net:
+                continue
+            address = next(available, None)
+            if address is None:
+                raise InputError(Problem(
+                    where, f"the {network} network {net} of {need.uai} is full: "
+                    f"{len(hosts)} static hosts wanted, {len(pool)} addresses in its static range",
+                    field=f"schools.{need.uai}",
+                    hint=f"reduce its equipment, or release {need.uai} "
+                    "(cartable inventory release) so that it gets a larger subnet"))
+            kept[host] = address
+    alloc.hosts = kept
+
+
+def allocate(needs: list[Need], previous: dict[str, SchoolAllocation],
+             supernet: netaddr.IPNetwork, others: tuple[netaddr.IPNetwork, ...],
+             offset: int, where: str) -> dict[str, SchoolAllocation]:
+    """The new plan: previous allocations kept, new schools and hosts placed. Pure."""
+    for uai, alloc in previous.items():
+        for network, net in alloc.subnets.items():
+            if net not in supernet:
+                raise InputError(Problem(where, f"{uai}'s {network} network {net} is outside "
+                                         f"the supernet {supernet}", field=f"schools.{uai}",
+                                         hint="keep the supernet that holds every allocated "
+                                         "subnet, or release the school"))
+    wanted = {n.uai for n in needs}
+    result = {uai: SchoolAllocation(dict(a.subnets), dict(a.hosts), uai not in wanted)
+              for uai, a in previous.items()}
+    _place_subnets(sorted(needs, key=lambda n: n.uai), result, supernet, others, where)
+    for need in needs:
+        _place_hosts(need, result[need.uai], offset, where)
+    return dict(sorted(result.items()))
+
+
+def to_data(plan: dict[str, SchoolAllocation]) -> dict:
+    """The allocations.yml structure (plain types)."""
+    return {"schools": {
+        uai: {
+            **({"reserved": True} if a.reserved else {}),
+            **{network: str(a.subnets[network]) for network in NETWORKS},
+            "hosts": {h: str(addr) for h, addr in sorted(a.hosts.items(),
+                                                         key=lambda kv: int(kv[1]))},
+        }
+        for uai, a in plan.items()
+    }}
+
+
+def from_data(data: object, where: str) -> dict[str, SchoolAllocation]:
+    """Parse allocations.yml; InputError if it was damaged by hand."""
+    if data is None:
+        return {}
+    try:
+        schools = data["schools"] or {}  # type: ignore[index]
+        return {
+            uai: SchoolAllocation(
+                {n: netaddr.IPNetwork(entry[n]) for n in NETWORKS},
+                {h: netaddr.IPAddress(a) for h, a in (entry.get("hosts") or {}).items()},
+                bool(entry.get("reserved", False)))
+            for uai, entry in schools.items()
+        }
+    except (KeyError, TypeError, AttributeError, netaddr.AddrFormatError, ValueError) as exc:
+        raise InputError(Problem(where, f"the address plan cannot be read ({exc!r})",
+                                 hint="restore it from version control: it is generated")) from None

@@ -1,0 +1,121 @@
+"""The optional hardware file: an asset-database export giving real MAC addresses."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import netaddr
+
+from cartable.directory import normalise_column
+from cartable.equipment import ROLES, host_id
+from cartable.errors import InputError, Problem
+from cartable.uai import normalise_uai, uai_problem
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "uai": ("uai", "ecole", "school"),
+    "role": ("role",),
+    "index": ("index", "numero", "num"),
+    "hostname": ("hostname", "host", "nom"),
+    "mac": ("mac", "adresse_mac", "mac_address"),
+    "serial": ("serial", "numero_de_serie", "serial_number"),
+    "model": ("model", "modele"),
+    "purchase_date": ("purchase_date", "date_achat"),
+}
+
+
+@dataclass(frozen=True)
+class Device:
+    host: str          # host id, e.g. 0350607v-sdi03
+    mac: str           # 02:00:5e:00:53:01
+    serial: str
+    model: str
+    purchase_date: str
+    line: int
+
+
+def normalise_mac(value: str) -> str | None:
+    """Lower-case colon form, or None when it is not a MAC address."""
+    try:
+        eui = netaddr.EUI(value.strip(), dialect=netaddr.mac_unix_expanded)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        return None
+    if eui.version != 48:
+        return None
+    return str(eui)
+
+
+def _row_host(row: dict[str, str], cols: dict[str, str], filename: str,
+              line: int) -> tuple[str | None, Problem | None]:
+    hostname = row.get(cols.get("hostname", ""), "").strip().lower()
+    if hostname:
+        return hostname, None
+    uai = normalise_uai(row.get(cols.get("uai", ""), ""))
+    role = row.get(cols.get("role", ""), "").strip().lower()
+    index = row.get(cols.get("index", ""), "").strip()
+    if uai_problem(uai):
+        return None, Problem(filename, uai_problem(uai) or "", line, "uai",
+                             "give the school's UAI, or a hostname")
+    if role not in ROLES:
+        return None, Problem(filename, f"unknown role '{role}'", line, "role",
+                             "one of: " + ", ".join(sorted(ROLES)))
+    if role != "srv" and not index.isdigit():
+        return None, Problem(filename, f"index '{index}' is not a number", line, "index",
+                             "the host's number within its role, e.g. 3 for sdi03")
+    return host_id(uai, role, int(index or 0)), None
+
+
+def parse_hardware(text: str, filename: str) -> dict[str, Device]:
+    """host id -> Device; InputError for bad or duplicate MACs and unidentified rows."""
+    text = text.lstrip("\ufeff")
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    by_norm = {normalise_column(c): c for c in reader.fieldnames or []}
+    cols = {f: by_norm[a] for f, aliases in COLUMNS.items() for a in aliases if a in by_norm}
+    if "mac" not in cols or not ("hostname" in cols or {"uai", "role"} <= set(cols)):
+        raise InputError(Problem(filename, "the hardware file needs a 'mac' column and either "
+                                 "'hostname' or 'uai' + 'role' + 'index'", 1,
+                                 hint="header e.g.: uai,role,index,hostname,mac,serial,model,"
+                                 "purchase_date"))
+    problems: list[Problem] = []
+    devices: dict[str, Device] = {}
+    macs: dict[str, int] = {}
+    for row in reader:
+        line = reader.line_num
+        host, problem = _row_host(row, cols, filename, line)
+        if problem:
+            problems.append(problem)
+            continue
+        assert host is not None
+        raw_mac = row.get(cols["mac"], "")
+        mac = normalise_mac(raw_mac)
+        if mac is None:
+            problems.append(Problem(filename, f"'{raw_mac}' is not a MAC address", line, "mac",
+                                    "write it as 6 hexadecimal pairs, e.g. 02:00:5e:00:53:01"))
+            continue
+        if mac in macs:
+            problems.append(Problem(filename, f"MAC {mac} is already given on line {macs[mac]}",
+                                    line, "mac", "one MAC address per device"))
+            continue
+        if host in devices:
+            problems.append(Problem(filename, f"host {host} is already given on line "
+                                    f"{devices[host].line}", line, "hostname",
+                                    "one row per device"))
+            continue
+        macs[mac] = line
+        devices[host] = Device(host, mac, *(row.get(cols.get(f, ""), "").strip()
+                                            for f in ("serial", "model", "purchase_date")), line)
+    if problems:
+        raise InputError(problems)
+    return devices
+
+
+def read_hardware(path: Path) -> dict[str, Device]:
+    try:
+        return parse_hardware(path.read_text(encoding="utf-8-sig"), str(path))
+    except FileNotFoundError:
+        raise InputError(Problem(str(path), "hardware file not found",
+                                 hint="check 'hardware:' in the site file")) from None

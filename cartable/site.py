@@ -1,0 +1,268 @@
+"""The site file: a city's (or agglomeration's) choices, written by the DSI in YAML."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import netaddr
+
+from cartable.directory import KINDS
+from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
+from cartable.errors import InputError, Problem
+from cartable.uai import normalise_uai, uai_problem
+from cartable.yamlsrc import (Ctx, boolean, choice, integer, list_of, load_with_lines, map_of,
+                              mapping, text)
+
+LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
+_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class Wave:
+    name: str
+    start: str | None
+    communes: tuple[str, ...]
+    circonscriptions: tuple[str, ...]
+    uai: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Override:
+    link: str | None = None
+    name: str | None = None
+    wave: str | None = None
+    equipment: dict[str, int] = field(default_factory=dict)
+    hostnames: dict[str, str] = field(default_factory=dict)
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """A validated site file. Paths are resolved against the site file's folder."""
+
+    path: Path
+    name: str
+    domain: str
+    directory: Path
+    hardware: Path | None
+    communes: tuple[str, ...]
+    circonscriptions: tuple[str, ...]
+    uai: tuple[str, ...]
+    exclude: tuple[str, ...]
+    kinds: tuple[str, ...]
+    select_all: bool
+    supernet: netaddr.IPNetwork
+    other_networks: tuple[netaddr.IPNetwork, ...]
+    pedagogical_prefix: dict[str, int]
+    administrative_prefix: int
+    first_host_offset: int
+    proxy_host: str
+    proxy_port: int
+    ntp: tuple[str, ...]
+    images: dict[str, str]
+    plan: dict[str, dict[str, int]]
+    class_equipment: bool
+    pupils_per_class: int
+    classes_default: int
+    laptop_cart: int
+    default_link: str
+    waves: tuple[Wave, ...]
+    overrides: dict[str, Override]
+    lines: dict[str, int]
+
+
+def _uai_key(key: Any, ctx: Ctx) -> str | None:
+    return uai_problem(normalise_uai(str(key)))
+
+
+def _role_key(key: Any, ctx: Ctx) -> str | None:
+    if key in ROLES:
+        return None
+    return f"unknown equipment role '{key}' (known: {', '.join(sorted(ROLES))})"
+
+
+def _kind_key(key: Any, ctx: Ctx) -> str | None:
+    return None if key in KINDS else f"unknown school kind '{key}' (known: {', '.join(KINDS)})"
+
+
+def _network(raw: Any, ctx: Ctx) -> Any:
+    try:
+        net = netaddr.IPNetwork(str(raw), version=4)
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        ctx.fail(f"'{raw}' is not an IPv4 network", "write it as address/prefix, e.g. 10.35.0.0/16")
+        return None
+    if net.cidr != net:
+        ctx.fail(f"'{raw}' has host bits set", f"did you mean {net.cidr}?")
+        return None
+    return net
+
+
+_COUNTS = map_of(_role_key, integer(0, 500))
+SCHEMA = mapping({
+    "name": text,
+    "domain": text,
+    "directory": text,
+    "hardware": text,
+    "selection": mapping({
+        "communes": list_of(text),
+        "circonscriptions": list_of(text),
+        "uai": list_of(text),
+        "exclude": list_of(text),
+        "kinds": list_of(choice(*KINDS)),
+        "all": boolean,
+    }),
+    "address_plan": mapping({
+        "supernet": _network,
+        "other_networks": list_of(_network),
+        "pedagogical_prefix": map_of(_kind_key, integer(16, 29)),
+        "administrative_prefix": integer(16, 29),
+        "first_host_offset": integer(2, 200),
+    }, required=("supernet",)),
+    "academic_proxy": mapping({"host": text, "port": integer(1, 65535)}, required=("host", "port")),
+    "ntp": list_of(text),
+    "images": map_of(lambda k, c: None if k in IMAGE_KEYS else
+                     f"unknown image key '{k}' (known: {', '.join(IMAGE_KEYS)})", text),
+    "equipment": map_of(_kind_key, _COUNTS),
+    "options": mapping({
+        "class_equipment": boolean,
+        "pupils_per_class": integer(1, 60),
+        "classes_default": integer(1, 60),
+        "laptop_cart": integer(0, 200),
+    }),
+    "default_link": choice(*LINKS),
+    "waves": list_of(mapping({
+        "name": text, "start": text, "communes": list_of(text),
+        "circonscriptions": list_of(text), "uai": list_of(text),
+    }, required=("name",))),
+    "overrides": map_of(_uai_key, mapping({
+        "link": choice(*LINKS),
+        "name": text,
+        "wave": text,
+        "equipment": _COUNTS,
+        "hostnames": map_of(lambda k, c: None, text),
+    })),
+}, required=("name", "domain", "directory", "address_plan", "academic_proxy"))
+
+
+def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Problem]:
+    """Cross-field checks the schema cannot express."""
+    problems: list[Problem] = []
+    lines = getattr(raw, "lines", {})
+    if not _LABEL_RE.match(data.get("name", "x")):
+        problems.append(Problem(filename, f"site name '{data['name']}' is not DNS-safe",
+                                lines.get("name"), "name", "use lower-case letters, digits, '-'"))
+    domain = data.get("domain", "x")
+    if not all(_LABEL_RE.match(label) for label in domain.split(".")):
+        problems.append(Problem(filename, f"domain '{domain}' is not a valid DNS domain",
+                                lines.get("domain"), "domain", "e.g. ecoles.ville-exemple.fr"))
+    plan = data.get("address_plan", {})
+    supernet = plan.get("supernet")
+    plan_line = getattr(raw.get("address_plan"), "lines", {}) if isinstance(raw, dict) else {}
+    for other in plan.get("other_networks", []) or []:
+        if supernet is not None and other is not None and \
+                (other in supernet or supernet in other):  # CIDRs overlap only by nesting
+            problems.append(Problem(
+                filename, f"supernet {supernet} overlaps {other}, another network of the site",
+                plan_line.get("supernet"), "address_plan.supernet",
+                "choose a supernet that does not overlap other_networks"))
+    for index, wave in enumerate(data.get("waves", [])):
+        if not _LABEL_RE.match(wave.get("name", "")):
+            problems.append(Problem(filename, f"wave name '{wave.get('name')}' is not a simple label",
+                                    raw["waves"].lines[index], f"waves.{index}.name",
+                                    "use lower-case letters, digits and '-', e.g. juillet-1"))
+    wave_names = [w.get("name") for w in data.get("waves", [])]
+    overrides_raw = raw.get("overrides", {}) if isinstance(raw, dict) else {}
+    for uai, override in data.get("overrides", {}).items():
+        line = getattr(overrides_raw, "lines", {}).get(uai)
+        if override.get("wave") and override["wave"] not in wave_names:
+            problems.append(Problem(filename, f"override of {uai} names unknown wave "
+                                    f"'{override['wave']}'", line, f"overrides.{uai}.wave",
+                                    "known waves: " + (", ".join(wave_names) or "none")))
+        for host, name in override.get("hostnames", {}).items():
+            if not _HOSTNAME_RE.match(name):
+                problems.append(Problem(filename, f"host name '{name}' is not DNS-safe",
+                                        line, f"overrides.{uai}.hostnames.{host}",
+                                        "1-15 lower-case letters, digits or '-'"))
+    return problems
+
+
+def parse_site(text_: str, path: Path) -> Site:
+    """Validate a site file's text; InputError listing every problem."""
+    filename = str(path)
+    raw = load_with_lines(text_, filename)
+    if not isinstance(raw, dict):
+        raise InputError(Problem(filename, "the site file must be a YAML mapping",
+                                 hint="see inventories/demo/site.yml for an example"))
+    problems: list[Problem] = []
+    data = SCHEMA(raw, Ctx(filename, problems))
+    if not problems:
+        problems += _check_semantics(data, raw, filename)
+    if problems:
+        raise InputError(problems)
+    return _to_site(data, raw, path)
+
+
+def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
+    base = path.parent
+    sel = data.get("selection", {})
+    plan = data["address_plan"]
+    opts = data.get("options", {})
+    equipment = {kind: dict(DEFAULT_PLAN[kind]) for kind in KINDS}
+    for kind, counts in data.get("equipment", {}).items():
+        equipment[kind] = {code: n for code, n in counts.items()}
+    overrides = {
+        normalise_uai(uai): Override(
+            link=o.get("link"), name=o.get("name"), wave=o.get("wave"),
+            equipment=o.get("equipment", {}), hostnames=o.get("hostnames", {}),
+            line=raw["overrides"].lines.get(uai))
+        for uai, o in data.get("overrides", {}).items()
+    }
+    return Site(
+        path=path,
+        name=data["name"],
+        domain=data["domain"].lower(),
+        directory=(base / data["directory"]),
+        hardware=(base / data["hardware"]) if data.get("hardware") else None,
+        communes=tuple(sel.get("communes", [])),
+        circonscriptions=tuple(sel.get("circonscriptions", [])),
+        uai=tuple(normalise_uai(u) for u in sel.get("uai", [])),
+        exclude=tuple(normalise_uai(u) for u in sel.get("exclude", [])),
+        kinds=tuple(sel.get("kinds", [])),
+        select_all=sel.get("all", False),
+        supernet=plan["supernet"],
+        other_networks=tuple(plan.get("other_networks", [])),
+        pedagogical_prefix={"maternelle": 25, "elementaire": 24, "primaire": 24,
+                            **plan.get("pedagogical_prefix", {})},
+        administrative_prefix=plan.get("administrative_prefix", 27),
+        first_host_offset=plan.get("first_host_offset", 10),
+        proxy_host=data["academic_proxy"]["host"],
+        proxy_port=data["academic_proxy"]["port"],
+        ntp=tuple(data.get("ntp", [])),
+        images=dict(data.get("images", {})),
+        plan=equipment,
+        class_equipment=opts.get("class_equipment", False),
+        pupils_per_class=opts.get("pupils_per_class", 25),
+        classes_default=opts.get("classes_default", 4),
+        laptop_cart=opts.get("laptop_cart", 0),
+        default_link=data.get("default_link", "fibre"),
+        waves=tuple(Wave(w["name"], w.get("start"), tuple(w.get("communes", [])),
+                         tuple(w.get("circonscriptions", [])),
+                         tuple(normalise_uai(u) for u in w.get("uai", [])))
+                    for w in data.get("waves", [])),
+        overrides=overrides,
+        lines=dict(raw.lines),
+    )
+
+
+def read_site(path: Path) -> Site:
+    try:
+        content = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(Problem(str(path), "site file not found",
+                                 hint="give the path of a site file, e.g. inventories/demo/site.yml"))\
+            from None
+    return parse_site(content, path)
