@@ -95,7 +95,7 @@ def _network(raw: Any, ctx: Ctx) -> Any:
     except (netaddr.AddrFormatError, ValueError, TypeError):
         ctx.fail(f"'{raw}' is not an IPv4 network", "write it as address/prefix, e.g. 10.35.0.0/16")
         return None
-    if net.cidr != net:
+    if net.ip != net.network:
         ctx.fail(f"'{raw}' has host bits set", f"did you mean {net.cidr}?")
         return None
     return net
@@ -199,8 +199,7 @@ def parse_site(text_: str, path: Path) -> Site:
                                  hint="see inventories/demo/site.yml for an example"))
     problems: list[Problem] = []
     data = SCHEMA(raw, Ctx(filename, problems))
-    if not problems:
-        problems += _check_semantics(data, raw, filename)
+    problems += _check_semantics(data, raw, filename)
     if problems:
         raise InputError(problems)
     return _to_site(data, raw, path)
