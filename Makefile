@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup demo test unit lint inventory-demo syntax bench
+.PHONY: setup demo test unit lint inventory-demo syntax bench-inventory
 
 setup:  ## Create .venv with the pinned Python tools
 	@scripts/bootstrap
@@ -22,5 +22,11 @@ unit: setup  ## Python unit and property tests
 lint: setup  ## yamllint (strict) and ansible-lint (production profile, offline)
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint --offline --profile production
+
+test:  ## Everything CI runs: lint, unit tests, molecule, the lab (installs what it needs)
+	@scripts/test
+
+bench-inventory: setup  ## Inventory of every school of the 35 directory: build and load times
+	$(BIN)/python tests/bench/inventory_bench.py
 
 -include mk/*.mk

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
 from cartable.uai import normalise_uai, uai_problem
-from cartable.yamlsrc import (Ctx, boolean, choice, integer, list_of, load_with_lines, map_of,
+from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
                               mapping, text)
 
 LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
@@ -103,6 +104,7 @@ def _network(raw: Any, ctx: Ctx) -> Any:
 
 _COUNTS = map_of(_role_key, integer(0, 500))
 SCHEMA = mapping({
+    "extends": text,
     "name": text,
     "domain": text,
     "directory": text,
@@ -192,8 +194,12 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
 
 def parse_site(text_: str, path: Path) -> Site:
     """Validate a site file's text; InputError listing every problem."""
+    return parse_site_data(load_with_lines(text_, str(path)), path)
+
+
+def parse_site_data(raw: Any, path: Path) -> Site:
+    """Validate a site file's data (as load_with_lines gives it)."""
     filename = str(path)
-    raw = load_with_lines(text_, filename)
     if not isinstance(raw, dict):
         raise InputError(Problem(filename, "the site file must be a YAML mapping",
                                  hint="see inventories/demo/site.yml for an example"))
@@ -257,11 +263,46 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
     )
 
 
-def read_site(path: Path) -> Site:
+def merge(base: Any, top: Any) -> Any:
+    """`top` over `base`: mappings merged key by key (lines kept), anything else replaced."""
+    if not (isinstance(base, dict) and isinstance(top, dict)):
+        return top
+    out = LDict(base)
+    out.line = getattr(top, "line", 0)
+    out.lines = {**getattr(base, "lines", {}), **getattr(top, "lines", {})}
+    for key, value in top.items():
+        out[key] = merge(base[key], value) if key in base else value
+    return out
+
+
+def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> Any:
+    """The site file's data, with the file it `extends:` merged under it."""
     try:
-        content = path.read_text(encoding="utf-8")
+        raw = load_with_lines(path.read_text(encoding="utf-8"), str(path))
     except FileNotFoundError:
-        raise InputError(Problem(str(path), "site file not found",
+        raise InputError(Problem(str(chain[-1] if chain else path),
+                                 f"site file {path} not found",
                                  hint="give the path of a site file, e.g. inventories/demo/site.yml"))\
             from None
-    return parse_site(content, path)
+    if not isinstance(raw, dict) or "extends" not in raw:
+        return raw
+    parent_path = (path.parent / str(raw["extends"])).resolve()
+    if parent_path in chain or parent_path == path.resolve():
+        raise InputError(Problem(str(path), f"'extends' loops back to {parent_path}",
+                                 raw.lines["extends"], "extends", "remove the cycle"))
+    parent = _read_raw(parent_path, chain + (path.resolve(),))
+    if isinstance(parent, dict):
+        for key in ("directory", "hardware"):  # relative to the file that names them
+            if key in parent and key not in raw:
+                parent[key] = os.path.relpath(parent_path.parent / str(parent[key]), path.parent)
+    merged = merge(parent, raw)
+    del merged["extends"]
+    return merged
+
+
+def read_site(path: Path) -> Site:
+    """Read and validate a site file (and the file it extends, if any)."""
+    raw = _read_raw(path)
+    if isinstance(raw, dict) and not isinstance(raw, LDict):
+        raw = merge(LDict(), raw)
+    return parse_site_data(raw, path)

@@ -187,7 +187,8 @@ def _hardware(make_site, rows: str) -> Path:
 
 
 def test_hardware_macs_in_host_vars(make_site) -> None:
-    path = _hardware(make_site, f"{PRIMAIRE},sdi,3,,52-54-00-AA-BB-03\n,,,0350607v-srv,5254.00aa.bb01\n")
+    path = _hardware(make_site, f"{PRIMAIRE},sdi,3,,52-54-00-AA-BB-03\n,,,0350607v-srv,5254.00aa.bb01\n"
+                     "0350122T,sdi,1,,52:54:00:aa:bb:04\n")  # a school the site does not take
     hosts = _build(path)["all"]["children"][f"school_{PRIMAIRE.lower()}"]["hosts"]
     assert hosts["0350607v-sdi03"]["cartable_mac"] == "52:54:00:aa:bb:03"
     assert hosts["0350607v-srv"]["cartable_mac"] == "52:54:00:aa:bb:01"

@@ -64,3 +64,29 @@ def test_override_with_bad_uai_and_unknown_wave(make_site) -> None:
 def test_yaml_syntax_error_has_a_line(make_site) -> None:
     path = make_site(text="name: t\nselection:\n  uai: [0350607V\n")
     assert f"{path}:" in _error(path) and "YAML syntax error" in _error(path)
+
+
+def test_extends_merges_the_parent_site(make_site, tmp_path) -> None:
+    parent = make_site(images={"computer_room": "salle-2026"}, hardware="hw.csv",
+                       overrides={"0350607V": {"link": "adsl"}})
+    child = tmp_path / "lab" / "site.yml"
+    child.parent.mkdir()
+    child.write_text("extends: ../site/site.yml\nname: lab\nselection: {uai: [0350607V]}\n"
+                     "overrides:\n  0350607V: {equipment: {sdi: 2}}\n")
+    site = read_site(child)
+    assert site.name == "lab" and site.uai == ("0350607V",)
+    assert site.images == {"computer_room": "salle-2026"}
+    assert site.overrides["0350607V"].link == "adsl"              # from the parent
+    assert site.overrides["0350607V"].equipment == {"sdi": 2}     # from the child
+    assert site.hardware and site.hardware.resolve() == parent.parent / "hw.csv"
+
+
+def test_extends_errors(make_site, tmp_path) -> None:
+    child = tmp_path / "child.yml"
+    child.write_text("extends: absent.yml\nname: x\n")
+    assert "absent.yml not found" in _error(child)
+    child.write_text("extends: child.yml\nname: x\n")
+    assert "loops back" in _error(child)
+    child.write_text("extends: site/site.yml\nnmae: x\n")
+    make_site()
+    assert "unknown key 'nmae'" in _error(child)
