@@ -637,7 +637,7 @@ def ensure_networks(model: dict, kind: str = LAB_KIND) -> None:
             attached = json.loads(docker("network", "inspect", net["name"]))[0].get("Containers") or {}
             for cid in attached:
                 docker("rm", "-f", cid)
-            docker("network", "rm", net["name"])
+            remove_networks([net["name"]])
         elif run(["docker", "network", "inspect", net["name"]], check=False).returncode == 0:
             raise LabError(f"a docker network named {net['name']} exists and is not the lab's")
         cmd = ["network", "create", "--driver", "bridge", "--subnet", net["subnet"],
@@ -802,8 +802,7 @@ def cmd_up(args) -> None:
     STATE.mkdir(parents=True, exist_ok=True)
     pubkey = ensure_ssh_key()
     with stage("networks"):
-        ensure_networks(model)
-    with stage("containers"):
+        # What an earlier `up` made and this lab no longer has (another school, say) goes first.
         have = existing(LAB_KIND, "container")
         wanted = {s["name"] for s in model["containers"]}
         for name in sorted(set(have) - wanted):
@@ -811,6 +810,15 @@ def cmd_up(args) -> None:
                 continue
             log(f"removing {name} (no longer in the lab)")
             docker("rm", "-f", name)
+        wanted_nets = {n["name"] for n in model["networks"].values()}
+        for name in sorted(set(existing(LAB_KIND, "network")) - wanted_nets):
+            log(f"removing network {name} (no longer in the lab)")
+            for cid in json.loads(docker("network", "inspect", name))[0].get("Containers") or {}:
+                docker("rm", "-f", cid)
+            remove_networks([name])
+        ensure_networks(model)
+    with stage("containers"):
+        have = existing(LAB_KIND, "container")
         hashes = {s["name"]: container_spec_hash(model, s, images) for s in model["containers"]}
 
         def one(spec):
@@ -853,12 +861,29 @@ def close_ssh_masters() -> None:
 
 def remove_all(kind: str) -> tuple[int, int]:
     containers = docker("ps", "-aq", "--filter", f"label={LABEL}={kind}").split()
-    if containers:
-        docker("rm", "-f", "-v", *containers)
+    # One at a time: docker 20.10 removing many containers at once has been seen to leave a
+    # stale endpoint behind, and then the network cannot be removed until dockerd restarts.
+    for container in containers:
+        docker("rm", "-f", "-v", container)
     networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}={kind}").split()
-    if networks:
-        docker("network", "rm", *networks)
+    remove_networks(networks)
     return len(containers), len(networks)
+
+
+def remove_networks(networks: list[str]) -> None:
+    """docker 20.10 may still hold an endpoint of a container it just removed: retry a bit."""
+    for attempt in range(20):
+        if not networks:
+            return
+        proc = run(["docker", "network", "rm", *networks], check=False)
+        if proc.returncode == 0:
+            return
+        networks = [n for n in networks
+                    if run(["docker", "network", "inspect", n], check=False).returncode == 0]
+        if attempt == 19:
+            raise LabError(f"cannot remove networks {networks}: {proc.stderr.strip()}\n"
+                           "(a stale endpoint of docker 20.10: restarting dockerd clears it)")
+        time.sleep(0.5)
 
 
 def cmd_down(args) -> None:
