@@ -1,0 +1,212 @@
+"""Tests of the lab (tests/lab/lab.py). Run with `make lab-test` (pytest -m lab tests/lab).
+
+The tests marked `lab` need the Docker engine and the lab image: without an engine they FAIL
+(never skip), so a CI machine that lost docker cannot pass. The others are pure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+DATA = ROOT.parent / "shared" / "data" / "ut1-blacklists"
+
+spec = importlib.util.spec_from_file_location("lab", HERE / "lab.py")
+lab = importlib.util.module_from_spec(spec)
+sys.modules["lab"] = lab
+spec.loader.exec_module(lab)
+
+
+def lab_cmd(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(HERE / "lab.py"), *args], text=True, capture_output=True,
+                          cwd=ROOT, check=False)
+    if check and proc.returncode != 0:
+        pytest.fail(f"lab.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+# --------------------------------------------------------------------------- pure tests
+
+def test_docker_gateway_avoids_inventory_addresses_and_the_dhcp_pool():
+    net = {"subnet": "10.35.0.0/24", "gateway": "10.35.0.1", "dhcp_start": "10.35.0.128",
+           "dhcp_end": "10.35.0.254"}
+    got = lab.docker_gateway(ipaddress.ip_network("10.35.0.0/24"), net, {"10.35.0.1", "10.35.0.127"})
+    assert got == "10.35.0.126"
+
+
+def test_docker_gateway_falls_back_to_the_pool_when_nothing_else_is_free():
+    net = {"subnet": "10.0.0.0/29", "gateway": "10.0.0.1", "dhcp_start": "10.0.0.2", "dhcp_end": "10.0.0.6"}
+    assert lab.docker_gateway(ipaddress.ip_network("10.0.0.0/29"), net, {"10.0.0.1"}) == "10.0.0.6"
+
+
+def test_recipe_hash_is_stable_and_names_both_images():
+    assert lab.recipe_hashes() == lab.recipe_hashes()
+    tags = lab.image_tags()
+    assert tags["base"].startswith("cartable-lab-base:") and tags["infra"].startswith("cartable-lab-infra:")
+
+
+def test_sources_parser_reads_deb822_and_one_line_formats(tmp_path, monkeypatch):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://mirror.example/debian bookworm main\n")
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://deb.example/debian-security\nSuites: bookworm-security\nComponents: main\n")
+    real_path = lab.Path
+
+    def fake_path(*parts):
+        text = str(real_path(*parts))
+        if text.startswith("/etc/apt"):
+            return real_path(str(tmp_path) + text[len("/etc/apt"):])
+        return real_path(*parts)
+
+    monkeypatch.setattr(lab, "Path", fake_path)
+    monkeypatch.delenv("CARTABLE_LAB_MIRROR", raising=False)
+    monkeypatch.delenv("CARTABLE_LAB_SECURITY_MIRROR", raising=False)
+    assert lab.host_mirrors() == ("http://mirror.example/debian", "http://deb.example/debian-security")
+
+
+def black_categories() -> dict[str, Path]:
+    out = {}
+    for usage in DATA.glob("*/usage"):
+        words = [w for line in usage.read_text(errors="replace").splitlines()
+                 if not line.startswith("#") for w in line.split()]
+        if "black" in words and (usage.parent / "domains").is_file():
+            out[usage.parent.name] = usage.parent / "domains"
+    return out
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared/data is not beside the repository")
+def test_test_sites_match_the_ut1_lists():
+    """Blocked names appear verbatim in their black category; allowed names (and their parent
+    domains) in no black category."""
+    sites = yaml.safe_load((HERE / "topology.yml").read_text())["sites"]
+    black = black_categories()
+    for category, names in sites["blocked"].items():
+        assert category in black, f"{category} is not a black UT1 category with a domains file"
+        listed = set(black[category].read_text(errors="replace").split())
+        for name in names:
+            assert name in listed, f"{name} is not in {category}/domains"
+    allowed = set()
+    for name in sites["allowed"]:
+        labels = name.split(".")
+        allowed.update(".".join(labels[i:]) for i in range(len(labels) - 1))
+    for category, path in black.items():
+        hits = allowed & set(path.read_text(errors="replace").split())
+        assert not hits, f"allowed names {hits} are listed in the black category {category}"
+
+
+def test_lab_model_follows_the_inventory(tmp_path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {
+        "school_servers": {"hosts": {"0350122t-srv": {}}},
+        "workstations": {"hosts": {"0350122t-sdi01": {}}},
+        "printers": {"hosts": {"0350122t-bwl01": {}}},
+        "school_0350122t": {
+            "vars": {"cartable_school_uai": "0350122T", "cartable_school_networks": {
+                "pedagogical": {"subnet": "10.35.0.0/24", "gateway": "10.35.0.1",
+                                "dhcp_start": "10.35.0.128", "dhcp_end": "10.35.0.254"}}},
+            "hosts": {
+                "0350122t-srv": {"ansible_host": "10.35.0.1",
+                                 "cartable_addresses": {"pedagogical": "10.35.0.1"}},
+                "0350122t-sdi01": {"ansible_host": "10.35.0.10", "cartable_network": "pedagogical",
+                                   "cartable_mac": "02:00:00:00:00:10"},
+                "0350122t-bwl01": {"ansible_host": "10.35.0.12", "cartable_network": "pedagogical"},
+            }}}}}))
+    model = lab.lab_model(inventory)
+    by_host = {c["host"]: c for c in model["containers"] if c["host"]}
+    assert model["school"] == "0350122t"
+    assert by_host["0350122t-srv"]["networks"][0] == ["pedagogical", "10.35.0.1"]
+    assert [n for n, _ in by_host["0350122t-srv"]["networks"]] == ["pedagogical", "academic"]
+    assert by_host["0350122t-sdi01"]["networks"] == [["pedagogical", "10.35.0.10"]]
+    assert by_host["0350122t-sdi01"]["mac"] == "02:00:00:00:00:10"
+    assert by_host["0350122t-bwl01"]["role"] == "printer"
+    assert model["networks"]["pedagogical"]["gateway"] == "10.35.0.127"
+    assert {c["role"] for c in model["containers"]} >= {"academic-proxy", "internet"}
+
+
+# --------------------------------------------------------------------------- the lab itself
+
+def lab_snapshot() -> dict:
+    """The lab as docker sees it: names, hostnames, networks, addresses, MACs."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={lab.LABEL}={lab.LAB_KIND}"],
+                         text=True, capture_output=True, check=True).stdout.split()
+    out = {}
+    for item in json.loads(subprocess.run(["docker", "inspect", *ids], text=True, capture_output=True,
+                                          check=True).stdout) if ids else []:
+        nets = item["NetworkSettings"]["Networks"]
+        out[item["Name"].lstrip("/")] = {
+            "hostname": item["Config"]["Hostname"],
+            "running": item["State"]["Running"],
+            "networks": {n: v["IPAddress"] for n, v in nets.items()},
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def running_lab():
+    if not lab.docker_answers():
+        pytest.fail("no Docker engine answers: the lab tests cannot run (run `lab.py engine`)")
+    lab_cmd("up")
+    yield
+    lab_cmd("dhcp-client", "down", "--name", "pytest", check=False)
+
+
+@pytest.mark.lab
+def test_up_twice_gives_the_same_lab(running_lab):
+    before = lab_snapshot()
+    connection = (ROOT / ".cache/lab/connection.yml").read_text()
+    proc = lab_cmd("up")
+    assert " created" not in proc.stdout and "removing" not in proc.stdout
+    assert lab_snapshot() == before
+    assert (ROOT / ".cache/lab/connection.yml").read_text() == connection
+    assert all(c["running"] for c in before.values())
+
+
+@pytest.mark.lab
+def test_converge_and_verify(running_lab):
+    assert lab_cmd("converge", check=False).returncode == 0, "converge failed"
+    proc = lab_cmd("verify", check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+@pytest.mark.lab
+def test_dhcp_client_plugs_into_the_school_lan_without_an_address(running_lab):
+    lab_cmd("dhcp-client", "up", "--name", "pytest", "--mac", "02:ca:00:00:00:01")
+    lab_cmd("dhcp-client", "up", "--name", "pytest", "--mac", "02:ca:00:00:00:01")  # idempotent
+    state = json.loads((ROOT / ".cache/lab/lab.json").read_text())
+    bridge = state["networks"]["pedagogical"]["bridge"]
+    ports = subprocess.run(["ip", "-o", "link", "show", "master", bridge], text=True, capture_output=True,
+                           check=True).stdout
+    link = subprocess.run(["docker", "exec", "cartable-lab-dhcp-pytest", "ip", "-o", "-4", "addr", "show",
+                           "lan0"], text=True, capture_output=True, check=True).stdout
+    mac = subprocess.run(["docker", "exec", "cartable-lab-dhcp-pytest", "cat", "/sys/class/net/lan0/address"],
+                         text=True, capture_output=True, check=True).stdout.strip()
+    assert "cl-dh-" in ports
+    assert link.strip() == "" and mac == "02:ca:00:00:00:01"
+    lab_cmd("dhcp-client", "down", "--name", "pytest")
+    ports = subprocess.run(["ip", "-o", "link", "show", "master", bridge], text=True, capture_output=True,
+                           check=True).stdout
+    assert "cl-dh-" not in ports
+
+
+@pytest.mark.lab
+def test_down_removes_everything_and_up_gives_the_same_lab(running_lab):
+    before = lab_snapshot()
+    lab_cmd("down")
+    for kind in ("ps", "network"):
+        args = ["docker", kind, "ls", "-q"] if kind == "network" else ["docker", "ps", "-aq"]
+        left = subprocess.run([*args, "--filter", f"label={lab.LABEL}={lab.LAB_KIND}"], text=True,
+                              capture_output=True, check=True).stdout.split()
+        assert left == [], f"down left {kind} {left}"
+    assert not (ROOT / ".cache/lab/connection.yml").exists()
+    lab_cmd("up")
+    assert lab_snapshot() == before
+    assert lab_cmd("converge", check=False).returncode == 0
