@@ -96,8 +96,7 @@ def stage(name: str):
 
 def print_timings() -> None:
     if TIMINGS:
-        total = sum(t for _, t in TIMINGS)
-        log("stage times: " + ", ".join(f"{n} {t:.1f} s" for n, t in TIMINGS) + f" (total {total:.1f} s)")
+        log("stage times: " + ", ".join(f"{n} {t:.1f} s" for n, t in TIMINGS))
 
 
 def run(cmd: list[str], *, check: bool = True, capture: bool = True, input: str | None = None,
