@@ -178,6 +178,7 @@ def build_tree(site: Site, schools: list[School], plan: dict[str, al.SchoolAlloc
         "cartable_site_domain": site.domain,
         "cartable_academic_proxy": {"host": site.proxy_host, "port": site.proxy_port},
         "cartable_ntp_servers": list(site.ntp),
+        "cartable_admins": [dict(a) for a in site.admins],
     }
     return {"all": {"vars": site_vars, "children": children}}
 

@@ -19,6 +19,9 @@ from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, loa
 
 LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+_SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) "
+                         r"[A-Za-z0-9+/=]+( .*)?$")
 _HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
@@ -64,6 +67,7 @@ class Site:
     proxy_host: str
     proxy_port: int
     ntp: tuple[str, ...]
+    admins: tuple[dict[str, Any], ...]
     images: dict[str, str]
     plan: dict[str, dict[str, int]]
     class_equipment: bool
@@ -126,6 +130,11 @@ SCHEMA = mapping({
     }, required=("supernet",)),
     "academic_proxy": mapping({"host": text, "port": integer(1, 65535)}, required=("host", "port")),
     "ntp": list_of(text),
+    "admins": list_of(mapping({
+        "name": text,
+        "ssh_keys": list_of(text),
+        "state": choice("present", "absent"),
+    }, required=("name", "ssh_keys"))),
     "images": map_of(lambda k, c: None if k in IMAGE_KEYS else
                      f"unknown image key '{k}' (known: {', '.join(IMAGE_KEYS)})", text),
     "equipment": map_of(_kind_key, _COUNTS),
@@ -176,6 +185,18 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
             problems.append(Problem(filename, f"wave name '{wave.get('name')}' is not a simple label",
                                     raw["waves"].lines[index], f"waves.{index}.name",
                                     "use lower-case letters, digits and '-', e.g. juillet-1"))
+    admins_raw = raw.get("admins", []) if isinstance(raw, dict) else []
+    for index, admin in enumerate(data.get("admins", [])):
+        line = admins_raw.lines[index] if hasattr(admins_raw, "lines") else None
+        if not _USER_RE.match(admin.get("name", "")):
+            problems.append(Problem(filename, f"admin name '{admin.get('name')}' is not a valid "
+                                    "account name", line, f"admins.{index}.name",
+                                    "lower-case letters, digits, '-' or '_', starting with a letter"))
+        for key in admin.get("ssh_keys", []):
+            if not _SSH_KEY_RE.match(key):
+                problems.append(Problem(filename, f"'{key[:30]}...' is not an SSH public key",
+                                        line, f"admins.{index}.ssh_keys",
+                                        "paste the line of the .pub file: 'ssh-ed25519 AAAA... comment'"))
     wave_names = [w.get("name") for w in data.get("waves", [])]
     overrides_raw = raw.get("overrides", {}) if isinstance(raw, dict) else {}
     for uai, override in data.get("overrides", {}).items():
@@ -247,6 +268,8 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         proxy_host=data["academic_proxy"]["host"],
         proxy_port=data["academic_proxy"]["port"],
         ntp=tuple(data.get("ntp", [])),
+        admins=tuple({"name": a["name"], "ssh_keys": list(a["ssh_keys"]),
+                      "state": a.get("state", "present")} for a in data.get("admins", [])),
         images=dict(data.get("images", {})),
         plan=equipment,
         class_equipment=opts.get("class_equipment", False),

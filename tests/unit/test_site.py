@@ -90,3 +90,15 @@ def test_extends_errors(make_site, tmp_path) -> None:
     child.write_text("extends: site/site.yml\nnmae: x\n")
     make_site()
     assert "unknown key 'nmae'" in _error(child)
+
+
+def test_admins_are_checked(make_site) -> None:
+    message = _error(make_site(admins=[{"name": "Jean Dupont", "ssh_keys": ["AAAA"]},
+                                       {"name": "jdupont", "ssh_keys": ["ssh-ed25519 AAAAC3 jd"],
+                                        "state": "gone"}]))
+    assert "admin name 'Jean Dupont' is not a valid account name" in message
+    assert "is not an SSH public key" in message
+    assert "'gone' is not one of: present, absent" in message
+    site = read_site(make_site(admins=[{"name": "jdupont", "ssh_keys": ["ssh-ed25519 AAAAC3 jd"]}]))
+    assert site.admins == ({"name": "jdupont", "ssh_keys": ["ssh-ed25519 AAAAC3 jd"],
+                            "state": "present"},)
