@@ -13,6 +13,9 @@ setup:  ## Create .venv with the pinned Python tools
 inventory-demo: setup  ## Rebuild the demo inventory from the real school directory
 	$(BIN)/cartable inventory build inventories/demo/site.yml
 
+demo: inventory-demo syntax lab-up lab-converge lab-verify  ## Set up, build the demo inventory, converge the lab school
+	@echo "demo: the lab school is up and converged (make lab-down removes it)"
+
 syntax: setup  ## Syntax-check every playbook against the demo inventory
 	@for p in playbooks/*.yml; do $(BIN)/ansible-playbook --syntax-check "$$p" || exit 1; done
 
