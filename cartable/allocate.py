@@ -125,6 +125,29 @@ def _place_hosts(need: Need, alloc: SchoolAllocation, offset: int, where: str) -
     alloc.hosts = kept
 
 
+def _check_previous(previous: dict[str, SchoolAllocation], where: str) -> None:
+    """A hand-edited plan must not give one address or one block to two owners."""
+    problems: list[Problem] = []
+    owners: dict[netaddr.IPAddress, str] = {}
+    blocks: list[tuple[netaddr.IPNetwork, str]] = []
+    for uai, alloc in sorted(previous.items()):
+        for network, net in alloc.subnets.items():
+            for other, owner in blocks:
+                if net in other or other in net:
+                    problems.append(Problem(where, f"{uai}'s {network} network {net} overlaps "
+                                            f"{other} of {owner}", field=f"schools.{uai}",
+                                            hint="restore allocations.yml from version control"))
+            blocks.append((net, f"{uai} ({network})"))
+        for host, address in alloc.hosts.items():
+            if address in owners:
+                problems.append(Problem(where, f"address {address} is given to both "
+                                        f"{owners[address]} and {host}", field=f"schools.{uai}",
+                                        hint="restore allocations.yml from version control"))
+            owners[address] = host
+    if problems:
+        raise InputError(problems)
+
+
 def allocate(needs: list[Need], previous: dict[str, SchoolAllocation],
              supernet: netaddr.IPNetwork, others: tuple[netaddr.IPNetwork, ...],
              offset: int, where: str) -> dict[str, SchoolAllocation]:
@@ -136,6 +159,7 @@ def allocate(needs: list[Need], previous: dict[str, SchoolAllocation],
                                          f"the supernet {supernet}", field=f"schools.{uai}",
                                          hint="keep the supernet that holds every allocated "
                                          "subnet, or release the school"))
+    _check_previous(previous, where)
     wanted = {n.uai for n in needs}
     result = {uai: SchoolAllocation(dict(a.subnets), dict(a.hosts), uai not in wanted)
               for uai, a in previous.items()}

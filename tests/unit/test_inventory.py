@@ -235,3 +235,15 @@ def test_allocation_rules_match_the_filter_rule() -> None:
     assert al.fitting_prefix(27, 7, 10) == 26  # 7 hosts do not fit the 6 statics of a /27
     with pytest.raises(InputError):
         al.from_data({"schools": {"X": {"pedagogical": "nope"}}}, "allocations.yml")
+
+
+def test_hand_edited_plan_with_a_duplicate_address_or_block(make_site, capsys) -> None:
+    path = make_site()
+    _build(path)
+    plan = path.parent / "allocations.yml"
+    text = plan.read_text()
+    plan.write_text(text.replace("0350607v-sdi02: 10.35.0.13", "0350607v-sdi02: 10.35.0.12"))
+    assert "address 10.35.0.12 is given to both 0350607v-sdi01 and 0350607v-sdi02" in \
+        _fails(["inventory", "build", str(path)], capsys)
+    plan.write_text(text.replace("pedagogical: 10.35.2.0/24", "pedagogical: 10.35.0.0/23"))
+    assert "overlaps" in _fails(["inventory", "build", str(path)], capsys)
