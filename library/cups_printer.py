@@ -69,6 +69,9 @@ options:
       - Changing the model replaces the PPD and its defaults, so all O(options) are set again afterwards.
       - After creating or changing the model the module reads the queue back and fails if the driver is not the one
         asked for. CUPS, asked for V(everywhere) on a printer it cannot reach, quietly makes a raw queue instead.
+      - CUPS 2.4 keeps reporting the old make and model after C(lpadmin -m everywhere) replaced the PPD of a queue that
+        had a driver (the new PPD is in place); the module then runs C(lpadmin -m everywhere) once more, which
+        refreshes it, before reading the queue back.
     type: str
   driverless:
     description:
@@ -727,8 +730,26 @@ def ensure(module: AnsibleModule, cups: CupsPrinter, wanted: dict[str, Any]) -> 
         after = predict(current, wanted, changed_model)
     elif planned:
         after = cups.read(list(wanted["options"]))
-        verify(cups, after, wanted, driver_set=any("-m" in argv for argv in planned))
+        driver_set = any("-m" in argv for argv in planned)
+        if driver_set and stale_everywhere(current, after, wanted):
+            # CUPS 2.4 keeps reporting the old make and model when lpadmin uploads an IPP Everywhere PPD over a queue
+            # that already had a PPD (the new PPD is in place); the same request again refreshes it.
+            cups.apply(["lpadmin", "-p", name, "-m", "everywhere"])
+            after = cups.read(list(wanted["options"]))
+        verify(cups, after, wanted, driver_set=driver_set)
     return result_dict(module, name, current, after, wanted)
+
+
+def stale_everywhere(current: dict[str, Any] | None, after: dict[str, Any] | None, wanted: dict[str, Any]) -> bool:
+    """Whether CUPS still reports the driver the queue had before `lpadmin -m everywhere` replaced its PPD."""
+    return (
+        wanted["model"] == "everywhere"
+        and current is not None
+        and after is not None
+        and after["model"] != "everywhere"
+        and current.get("make_and_model") not in (None, RAW_MAKE_AND_MODEL)
+        and after.get("make_and_model") == current.get("make_and_model")
+    )
 
 
 def result_dict(

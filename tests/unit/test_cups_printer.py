@@ -84,6 +84,9 @@ class FakeCups:
         self.default: str | None = None
         self.running = True
         self.reachable = True  # whether `lpadmin -m everywhere` can query the printer
+        # CUPS 2.4: after `lpadmin -m everywhere` uploads a PPD over a queue that had a PPD, printer-make-and-model
+        # stays the old one until the next such request (seen with cupsd 2.4.2-3+deb12u9).
+        self.stale_make_and_model: set[str] = set()
         self.calls: list[list[str]] = []
         self.failures: dict[str, tuple[int, str, str]] = {}  # tool -> forced (rc, out, err)
 
@@ -194,6 +197,13 @@ class FakeCups:
                 if value not in self.models:
                     return 1, "", "lpadmin: cups-driverd failed to get PPD file - see error_log for details.\n"
                 if value == "everywhere" and self.reachable:
+                    had_ppd = name in self.queues and queue.make_and_model != "Local Raw Printer"
+                    if had_ppd and not queue.make_and_model.endswith(" - IPP Everywhere"):
+                        if name not in self.stale_make_and_model:
+                            self.stale_make_and_model.add(name)
+                            queue.ppd = {"PageSize": "Letter"}
+                            continue
+                    self.stale_make_and_model.discard(name)
                     queue.make_and_model, queue.ppd = "HP LaserJet M404 - IPP Everywhere", {"PageSize": "Letter"}
                 elif value in ("everywhere", "raw"):
                     queue.make_and_model, queue.ppd = "Local Raw Printer", {}
@@ -507,6 +517,18 @@ def test_model_drift_is_detected_through_make_and_model(cups: FakeCups) -> None:
     assert cups.modifying() == ["lpadmin -p generic -m raw", "lpadmin -p generic -o PageSize=A4"]
     assert run(cups, name="generic", model="raw")["changed"] is False
     assert run(cups, name="generic", driverless=True)["changed"] is True
+
+
+def test_driver_to_everywhere_rereads_after_cups_reported_the_old_make_and_model(cups: FakeCups) -> None:
+    # CUPS 2.4 reports the old driver after the first `lpadmin -m everywhere` over a PPD: the module asks again.
+    cups.add("laser", make_and_model="Generic PostScript Printer", ppd={"PageSize": "A4"})
+    result = run(cups, name="laser", driverless=True)
+
+    assert result["changed"] is True
+    assert cups.modifying() == ["lpadmin -p laser -m everywhere", "lpadmin -p laser -m everywhere"]
+    assert result["commands"] == ["/usr/sbin/lpadmin -p laser -m everywhere"] * 2
+    assert result["printer"]["model"] == "everywhere"
+    assert run(cups, name="laser", driverless=True)["changed"] is False
 
 
 def test_model_not_listed_by_lpinfo_is_left_alone_with_a_warning(cups: FakeCups) -> None:
