@@ -229,6 +229,8 @@ def test_bad_administrators(tmp_path: Path) -> None:
             {"name": "jdupont", "ssh_keys": [], "state": "present"},
             {"name": "Marie", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE marie"]},
             {"name": "pmartin", "ssh_keys": ["not a key"], "state": "gone"},
+            {"name": "fido", "ssh_keys": ["sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t fido",
+                                          "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTY= laptop"]},
         ]
 
     output = _refused(
@@ -237,6 +239,7 @@ def test_bad_administrators(tmp_path: Path) -> None:
         "cartable_admins[1].name 'Marie' is not a Unix user name",
         "cartable_admins[2] (pmartin).state 'gone' is not present or absent",
         "cartable_admins[2] (pmartin).ssh_keys[0] is not an SSH public key line")
+    assert "cartable_admins[3]" not in output  # FIDO and ECDSA keys are keys
     # the same value on every managed host: one line each, naming the hosts
     assert "0350607v-srv, 0350607v-sdi01, 0350607v-sdi02: cartable_admins[0]" in output
 
