@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -175,6 +176,15 @@ def test_converge_and_verify(running_lab):
     assert lab_cmd("converge", check=False).returncode == 0, "converge failed"
     proc = lab_cmd("verify", check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
+
+
+@pytest.mark.lab
+def test_check_diff_on_the_converged_school_reports_no_change(running_lab):
+    proc = lab_cmd("converge", "--check", "--diff", check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    recap = proc.stdout[proc.stdout.rindex("PLAY RECAP"):]
+    hosts = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)
+    assert hosts and all(changed == "0" for _, changed in hosts), recap
 
 
 @pytest.mark.lab

@@ -67,6 +67,9 @@ lpstat -r | grep -q "scheduler is running" || { cat "$work/cupsd.log"; fail "cup
 
 # ippeveprinter needs a D-Bus system bus for Avahi even with DNS-SD off: a private one, for it alone.
 dbus-daemon --session --nofork --address="unix:path=$work/dbus.sock" >"$work/dbus.log" 2>&1 &
+# ippeveprinter gives up at once ("Unable to initialize DNS-SD") if the bus is not there yet.
+for _ in $(seq 100); do [ -S "$work/dbus.sock" ] && break; sleep 0.1; done
+[ -S "$work/dbus.sock" ] || { cat "$work/dbus.log"; fail "the private D-Bus did not start"; }
 spool="$work/ippeveprinter-spool"
 mkdir -p "$spool"
 DBUS_SYSTEM_BUS_ADDRESS="unix:path=$work/dbus.sock" ippeveprinter -p 8631 -n localhost -r off -k -d "$spool" \
