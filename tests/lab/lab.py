@@ -1020,7 +1020,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("ssh")
     p.add_argument("host")
     p.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if hasattr(args, "extra"):  # converge/verify: ansible-playbook options such as --check --diff
+        args.extra = [a for a in unknown + args.extra if a != "--"]
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     start = time.monotonic()
     try:
         if args.command == "engine":
