@@ -46,6 +46,10 @@ class Built:
     groups: int
 
 
+# ssh options of the site (the lab's known_hosts, say), set in cartable_ssh_options.
+SSH_OPTIONS = '{{ cartable_ssh_options | default("") }}'
+
+
 def _network_vars(net: netaddr.IPNetwork) -> dict[str, str]:
     start, end = al.dhcp_range(net)
     return {"subnet": str(net), "gateway": str(al.gateway(net)), "netmask": str(net.netmask),
@@ -65,6 +69,9 @@ def _school_vars(site: Site, school: School, alloc: al.SchoolAllocation, server:
         "cartable_school_wave": school_wave(site, school),
         "cartable_school_server": server,
         "cartable_school_networks": {n: _network_vars(alloc.subnets[n]) for n in al.NETWORKS},
+        # The management path: the school's hosts are reached through its server (the server
+        # itself overrides this, see _host_vars). filter_plugins/cartable_ssh.py.
+        "ansible_ssh_common_args": f'{SSH_OPTIONS} {{{{ "{server}" | cartable_ssh_jump(hostvars) }}}}',
     }
 
 
@@ -74,6 +81,7 @@ def _host_vars(site: Site, spec: HostSpec, alloc: al.SchoolAllocation,
     if spec.role == "srv":
         out: dict[str, Any] = {
             "ansible_host": str(al.gateway(alloc.subnets["pedagogical"])),
+            "ansible_ssh_common_args": SSH_OPTIONS,
             "cartable_addresses": {n: str(al.gateway(alloc.subnets[n])) for n in al.NETWORKS},
         }
     else:
@@ -178,6 +186,7 @@ def build_tree(site: Site, schools: list[School], plan: dict[str, al.SchoolAlloc
         "cartable_site_domain": site.domain,
         "cartable_academic_proxy": {"host": site.proxy_host, "port": site.proxy_port},
         "cartable_ntp_servers": list(site.ntp),
+        "cartable_management_networks": [str(n) for n in site.management_networks],
         "cartable_admins": [dict(a) for a in site.admins],
     }
     return {"all": {"vars": site_vars, "children": children}}

@@ -67,6 +67,7 @@ class Site:
     proxy_host: str
     proxy_port: int
     ntp: tuple[str, ...]
+    management_networks: tuple[netaddr.IPNetwork, ...]
     admins: tuple[dict[str, Any], ...]
     images: dict[str, str]
     plan: dict[str, dict[str, int]]
@@ -130,6 +131,7 @@ SCHEMA = mapping({
     }, required=("supernet",)),
     "academic_proxy": mapping({"host": text, "port": integer(1, 65535)}, required=("host", "port")),
     "ntp": list_of(text),
+    "management_networks": list_of(_network),
     "admins": list_of(mapping({
         "name": text,
         "ssh_keys": list_of(text),
@@ -268,6 +270,7 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         proxy_host=data["academic_proxy"]["host"],
         proxy_port=data["academic_proxy"]["port"],
         ntp=tuple(data.get("ntp", [])),
+        management_networks=tuple(data.get("management_networks", [])),
         admins=tuple({"name": a["name"], "ssh_keys": list(a["ssh_keys"]),
                       "state": a.get("state", "present")} for a in data.get("admins", [])),
         images=dict(data.get("images", {})),
