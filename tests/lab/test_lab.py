@@ -130,6 +130,14 @@ def test_lab_model_follows_the_inventory(tmp_path):
     assert by_host["0350122t-sdi01"]["mac"] == "02:00:00:00:00:10"
     assert by_host["0350122t-bwl01"]["role"] == "printer"
     assert model["networks"]["pedagogical"]["gateway"] == "10.35.0.127"
+    # The faithful topology: school LANs route nowhere and hold no address of the controller;
+    # workstations go out through the school server, which the controller reaches on its WAN side.
+    assert model["networks"]["pedagogical"]["internal"] and not model["networks"]["pedagogical"]["host_address"]
+    assert not model["networks"]["academic"]["internal"] and model["networks"]["academic"]["host_address"]
+    assert by_host["0350122t-sdi01"]["default_route"] == "10.35.0.1"
+    assert by_host["0350122t-srv"]["default_route"] == "100.64.35.254"
+    assert by_host["0350122t-srv"]["ansible_host"] == "100.64.35.101"
+    assert by_host["0350122t-sdi01"]["ansible_host"] == "10.35.0.10"
     assert {c["role"] for c in model["containers"]} >= {"academic-proxy", "internet"}
 
 
@@ -172,19 +180,76 @@ def test_up_twice_gives_the_same_lab(running_lab):
 
 
 @pytest.mark.lab
-def test_converge_and_verify(running_lab):
-    assert lab_cmd("converge", check=False).returncode == 0, "converge failed"
-    proc = lab_cmd("verify", check=False)
+def test_down_removes_everything_and_up_gives_the_same_lab(running_lab):
+    before = lab_snapshot()
+    lab_cmd("down")
+    for kind in ("ps", "network"):
+        args = ["docker", kind, "ls", "-q"] if kind == "network" else ["docker", "ps", "-aq"]
+        left = subprocess.run([*args, "--filter", f"label={lab.LABEL}={lab.LAB_KIND}"], text=True,
+                              capture_output=True, check=True).stdout.split()
+        assert left == [], f"down left {kind} {left}"
+    assert not (ROOT / ".cache/lab/connection.yml").exists()
+    lab_cmd("up")
+    assert lab_snapshot() == before
+
+
+@pytest.mark.lab
+def test_the_controller_is_not_on_the_school_lans(running_lab):
+    """The DSI's controller has no address on a school LAN nor a route into one: it reaches the
+    workstations through the school server (the generated inventory's ProxyCommand) only."""
+    state = json.loads((ROOT / ".cache/lab/lab.json").read_text())
+    lans = {k: n for k, n in state["networks"].items() if n["school_network"]}
+    assert lans
+    for net in lans.values():
+        link = json.loads(subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", net["bridge"]], text=True,
+                                         capture_output=True, check=True).stdout)
+        assert [a for i in link for a in i.get("addr_info", [])] == [], f"{net['bridge']} has an address"
+        host = str(next(ipaddress.ip_network(net["subnet"]).hosts()))
+        route = json.loads(subprocess.run(["ip", "-j", "route", "get", host], text=True, capture_output=True,
+                                          check=True).stdout)
+        assert all(r.get("dev") != net["bridge"] for r in route), route
+    academic = state["networks"]["academic"]
+    assert academic["host_address"] and not academic["internal"]
+
+
+# One converge for every proof (CI's time budget): the lab is converged once, then proven
+# idempotent, then checked in check mode, then verified with real clients.
+
+def recap(stdout: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host."""
+    text = stdout[stdout.rindex("PLAY RECAP"):]
+    return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counters)}
+            for host, counters in re.findall(r"^(\S+)\s+: (ok=.*)$", text, re.M)}
+
+
+@pytest.mark.lab
+def test_converge(running_lab):
+    proc = lab_cmd("converge", check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
+    hosts = recap(proc.stdout)
+    assert hosts and all(c["failed"] == 0 and c["unreachable"] == 0 for c in hosts.values()), hosts
+
+
+@pytest.mark.lab
+def test_a_second_converge_changes_nothing(running_lab):
+    proc = lab_cmd("converge", check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    changed = {h: c["changed"] for h, c in recap(proc.stdout).items()}
+    assert changed and set(changed.values()) == {0}, changed
 
 
 @pytest.mark.lab
 def test_check_diff_on_the_converged_school_reports_no_change(running_lab):
     proc = lab_cmd("converge", "--check", "--diff", check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    recap = proc.stdout[proc.stdout.rindex("PLAY RECAP"):]
-    hosts = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", recap, re.M)
-    assert hosts and all(changed == "0" for _, changed in hosts), recap
+    changed = {h: c["changed"] for h, c in recap(proc.stdout).items()}
+    assert changed and set(changed.values()) == {0}, changed
+
+
+@pytest.mark.lab
+def test_verify(running_lab):
+    proc = lab_cmd("verify", check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:]
 
 
 @pytest.mark.lab
@@ -207,16 +272,3 @@ def test_dhcp_client_plugs_into_the_school_lan_without_an_address(running_lab):
     assert "cl-dh-" not in ports
 
 
-@pytest.mark.lab
-def test_down_removes_everything_and_up_gives_the_same_lab(running_lab):
-    before = lab_snapshot()
-    lab_cmd("down")
-    for kind in ("ps", "network"):
-        args = ["docker", kind, "ls", "-q"] if kind == "network" else ["docker", "ps", "-aq"]
-        left = subprocess.run([*args, "--filter", f"label={lab.LABEL}={lab.LAB_KIND}"], text=True,
-                              capture_output=True, check=True).stdout.split()
-        assert left == [], f"down left {kind} {left}"
-    assert not (ROOT / ".cache/lab/connection.yml").exists()
-    lab_cmd("up")
-    assert lab_snapshot() == before
-    assert lab_cmd("converge", check=False).returncode == 0
