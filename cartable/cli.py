@@ -151,6 +151,8 @@ def _build(args: argparse.Namespace, site, out_dir: Path, started: float) -> int
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     except InputError as exc:
         print(f"cartable: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
         for problem in exc.problems:
