@@ -22,7 +22,7 @@ from cartable import allocate as al
 from cartable.errors import InputError, Problem
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
-from cartable.site import read_site
+from cartable.site import Site, read_site
 
 EPILOG = """\
 examples:
@@ -93,7 +93,7 @@ def _diff(out_dir: Path, files: dict[str, str]) -> str:
     return "".join(chunks)
 
 
-def _site(path: Path):  # noqa: ANN202 - Site
+def _site(path: Path) -> Site:
     if path.is_dir():
         raise InputError(Problem(str(path), "this is a folder; give the site file in it",
                                  hint=f"e.g. {path / 'site.yml'}"))
@@ -107,8 +107,8 @@ def run(argv: list[str]) -> int:
         names = [n.lower() if "-" in n else n.upper() for n in args.names]
         with locked(out_dir):
             write_together(out_dir, {"allocations.yml": release(out_dir, names)})
-        print(f"released {', '.join(names)} in {out_dir / 'allocations.yml'}; "
-              "rebuild to refresh hosts.yml")
+        print(f"released {', '.join(names)} in {out_dir / 'allocations.yml'} "
+              "(hosts.yml is unaffected: no host of it had these addresses)")
         return 0
     site = _site(args.site)
     if args.verb == "grow":
@@ -137,7 +137,7 @@ def run(argv: list[str]) -> int:
     return 1 if stale else 0
 
 
-def _build(args: argparse.Namespace, site, out_dir: Path, started: float) -> int:  # noqa: ANN001
+def _build(args: argparse.Namespace, site: Site, out_dir: Path, started: float) -> int:
     built = build(site, out_dir, args.directory, replan=args.replan)
     summary = (f"{site.name}: {built.schools} schools, {built.hosts} hosts, {built.groups} groups "
                f"({time.perf_counter() - started:.2f} s)")
