@@ -13,6 +13,7 @@ import netaddr
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
+from cartable.files import read_text
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
                               mapping, text)
@@ -303,13 +304,11 @@ def merge(base: Any, top: Any) -> Any:
 
 def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> Any:
     """The site file's data, with the file it `extends:` merged under it."""
-    try:
-        raw = load_with_lines(path.read_text(encoding="utf-8"), str(path))
-    except FileNotFoundError:
-        raise InputError(Problem(str(chain[-1] if chain else path),
-                                 f"site file {path} not found",
-                                 hint="give the path of a site file, e.g. inventories/demo/site.yml"))\
-            from None
+    if chain and not path.exists():
+        raise InputError(Problem(str(chain[-1]), f"site file {path} not found", field="extends",
+                                 hint="'extends' is relative to the file that names it"))
+    raw = load_with_lines(read_text(path, "site file", "give the path of a site file, e.g. "
+                                    "inventories/demo/site.yml"), str(path))
     if not isinstance(raw, dict) or "extends" not in raw:
         return raw
     parent_path = (path.parent / str(raw["extends"])).resolve()
