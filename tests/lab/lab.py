@@ -1019,9 +1019,9 @@ def cmd_dhcp_client(args) -> int:
     if lab is None:
         raise LabError("the lab is not up (no .cache/lab/lab.json)")
     nets = lab["networks"]
-    if args.network not in nets or nets[args.network]["internal"]:
+    if args.network not in nets or not nets[args.network]["school_network"]:
         raise LabError(f"--network must be a school network: "
-                       f"{sorted(k for k, v in nets.items() if not v['internal'])}")
+                       f"{sorted(k for k, v in nets.items() if v['school_network'])}")
     bridge = nets[args.network]["bridge"]
     mac = args.mac or "02:ca:" + ":".join(sha(name + args.network, 8)[i:i + 2] for i in range(0, 8, 2))
     if args.action == "up":
