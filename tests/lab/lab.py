@@ -393,12 +393,13 @@ def lab_model(inventory: Path, school: str | None = None) -> dict:
         subnet = ipaddress.ip_network(net["subnet"])
         # A school LAN routes nowhere and the controller has no address on it (docker only
         # reserves its "gateway"): the controller reaches the school through its server.
+        # Not docker-`internal`: its iptables rules would drop the LAN's broadcasts (DHCP).
         networks[name] = {
             "name": f"{PREFIX}-{school}-{name}",
             "bridge": f"cl-{school[:8]}-{index}",
             "subnet": str(subnet),
             "gateway": docker_gateway(subnet, net, used),
-            "internal": True,
+            "internal": False,
             "host_address": False,
             "school_network": name,
         }
@@ -668,6 +669,8 @@ def ensure_networks(model: dict, kind: str = LAB_KIND) -> None:
         spec_hash = sha(json.dumps(net, sort_keys=True))
         current = have.get(net["name"])
         if current and current["labels"].get(f"{LABEL}.spec") == spec_hash:
+            if not net["host_address"]:
+                guard_route(net["subnet"])  # gone after a reboot, the network not
             continue
         if current:
             log(f"network {net['name']} changed: recreating it and its containers")
@@ -685,9 +688,21 @@ def ensure_networks(model: dict, kind: str = LAB_KIND) -> None:
         if not net["host_address"]:
             cmd += ["-o", "com.docker.network.bridge.inhibit_ipv4=true"]
         docker(*cmd, net["name"])
+        if not net["host_address"]:
+            guard_route(net["subnet"])
         log(f"network {net['name']} {net['subnet']} (bridge {net['bridge']}, "
             + (f"controller {net['gateway']}" if net["host_address"] else "controller not on it")
             + (", internal" if net["internal"] else ", NAT to the Debian mirror") + ")")
+
+
+def guard_route(subnet: str, add: bool = True) -> None:
+    """The controller has no address on a school LAN, so without this route anything it sent to
+    one would follow its default route off the machine: make the LAN unreachable from here."""
+    have = run(["ip", "-4", "route", "show", "type", "unreachable", subnet], check=False).stdout.strip()
+    if add and not have:
+        run(["ip", "route", "add", "unreachable", subnet])
+    elif not add and have:
+        run(["ip", "route", "del", "unreachable", subnet], check=False)
 
 
 def container_spec_hash(model: dict, spec: dict, images: dict) -> str:
@@ -921,6 +936,10 @@ def remove_all(kind: str) -> tuple[int, int]:
     for container in containers:
         docker("rm", "-f", "-v", container)
     networks = docker("network", "ls", "-q", "--filter", f"label={LABEL}={kind}").split()
+    for item in json.loads(docker("network", "inspect", *networks)) if networks else []:
+        if (item.get("Options") or {}).get("com.docker.network.bridge.inhibit_ipv4") == "true":
+            for config in (item.get("IPAM") or {}).get("Config") or []:
+                guard_route(config["Subnet"], add=False)
     remove_networks(networks)
     return len(containers), len(networks)
 
