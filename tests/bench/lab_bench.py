@@ -35,7 +35,8 @@ ROOT = HERE.parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from cartable_lab import common, connection, containers, engine, images  # noqa: E402  (after sys.path)
+from cartable_lab import common, connection, containers, engine  # noqa: E402  (after sys.path)
+from cartable_lab import images as lab_images  # noqa: E402  (`images` is the tags, below)
 
 KIND = "bench"
 NETWORK = {"name": "cartable-bench", "bridge": "cl-bench", "subnet": "10.250.0.0/24",
@@ -45,12 +46,12 @@ STATE = common.STATE / "bench"
 
 def bench_model(n: int) -> dict:
     first = ipaddress.ip_address("10.250.0.10")
-    containers = [{
+    hosts = [{
         "name": f"cartable-bench-ws{i:02d}", "host": f"bench-ws{i:02d}", "hostname": f"bench-ws{i:02d}",
         "role": "host", "image": "base", "networks": [["bench", str(first + i)]], "mac": None,
         "etc_hosts": {}, "ansible_host": str(first + i),
     } for i in range(1, n + 1)]
-    return {"networks": {"bench": NETWORK}, "containers": containers}
+    return {"networks": {"bench": NETWORK}, "containers": hosts}
 
 
 def start_hosts(n: int, images: dict, pubkey: str) -> tuple[float, Path]:
@@ -61,9 +62,10 @@ def start_hosts(n: int, images: dict, pubkey: str) -> tuple[float, Path]:
     containers.ensure_networks(model, kind=KIND)
     hashes = {c["name"]: common.sha(json.dumps(c, sort_keys=True)) for c in model["containers"]}
     common.parallel(lambda c: containers.create_container(model, c, images, hashes[c["name"]], kind=KIND),
-                 model["containers"], workers=4)
+                    model["containers"], workers=4)
     results = {r["name"]: r for r in common.parallel(
-        lambda c: containers.prepare_container(model, c, hashes[c["name"]], pubkey), model["containers"], workers=8)}
+        lambda c: containers.prepare_container(model, c, hashes[c["name"]], pubkey), model["containers"],
+        workers=8)}
     took = time.monotonic() - start
     known = []
     hosts = {}
@@ -150,7 +152,7 @@ def main() -> int:
     args = parser.parse_args()
     try:
         engine.ensure_engine()
-        images = images.build_images()
+        images = lab_images.build_images()
         common.STATE.mkdir(parents=True, exist_ok=True)
         pubkey = connection.ensure_ssh_key()
         results = []
