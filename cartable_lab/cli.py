@@ -33,7 +33,9 @@ from cartable_lab.dhcp import cmd_dhcp_client
 from cartable_lab.engine import ensure_engine
 from cartable_lab.images import build_images, image_tags
 
+
 def main(argv: list[str] | None = None) -> int:
+    """The lab's command line; returns the exit code (1 on a LabError, 2 on bad usage)."""
     parser = argparse.ArgumentParser(prog="lab.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -13,12 +13,14 @@ from pathlib import Path
 from cartable_lab.common import (LAB_USER, PREFIX, ROOT, STATE, TIMINGS, LabError, ansible_env, load_filter,
                                  log, run, tool)
 
+
 # The lab site's administrator (cartable_admins of the connection inventory): a DSI engineer
 # whose key is generated at `up`, so the common role's admin proofs have someone to prove.
 LAB_ADMIN = "dsi-lab"
 
 
 def ensure_ssh_key(name: str = "id_ed25519") -> str:
+    """The public key of .cache/lab/ssh/NAME, generated (ed25519, no passphrase) if missing."""
     key = STATE / "ssh" / name
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -93,6 +95,7 @@ def write_connection_inventory(model: dict, results: dict) -> None:
 
 
 def close_ssh_masters() -> None:
+    """Close the SSH control masters of .cache/lab/cp and remove their sockets."""
     cp = STATE / "cp"
     if not cp.is_dir():
         return
@@ -102,6 +105,7 @@ def close_ssh_masters() -> None:
 
 
 def playbook_command(playbook: Path, extra: list[str], inventory: str) -> list[str]:
+    """The ansible-playbook command line on the lab: the inventory, then the connection inventory."""
     connection = STATE / "connection.yml"
     if not connection.exists():
         raise LabError(f"{connection} does not exist: run `lab.py up` first")
@@ -109,6 +113,7 @@ def playbook_command(playbook: Path, extra: list[str], inventory: str) -> list[s
 
 
 def cmd_playbook(playbook: Path, args: argparse.Namespace) -> int:
+    """`converge` or `verify`: run the playbook on the lab, timed; its exit code."""
     cmd = playbook_command(playbook, args.extra, args.inventory)
     log(shlex.join(cmd))
     start = time.monotonic()
@@ -118,6 +123,7 @@ def cmd_playbook(playbook: Path, args: argparse.Namespace) -> int:
 
 
 def cmd_ssh(args: argparse.Namespace) -> int:
+    """`ssh HOST [CMD...]`: ssh to a lab host, through the school server unless it is the server."""
     inv = json.loads((STATE / "connection.yml").read_text().split("\n", 2)[2])
     hosts = inv["all"]["hosts"]
     if args.host not in hosts:

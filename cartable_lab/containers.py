@@ -17,7 +17,9 @@ from cartable_lab.images import build_images
 from cartable_lab.infra import config_script
 from cartable_lab.model import lab_model
 
+
 def labels(kind: str, extra: dict[str, str]) -> list[str]:
+    """docker --label options: LABEL=kind, and LABEL.key=value for each extra."""
     out = ["--label", f"{LABEL}={kind}"]
     for key, value in extra.items():
         out += ["--label", f"{LABEL}.{key}={value}"]
@@ -43,6 +45,7 @@ def existing(kind_filter: str, what: str) -> dict[str, dict]:
 
 
 def ensure_networks(model: dict, kind: str = LAB_KIND) -> None:
+    """Create the model's networks; recreate one (and its containers) whose spec changed."""
     have = existing(kind, "network")
     for key, net in model["networks"].items():
         spec_hash = sha(json.dumps(net, sort_keys=True))
@@ -71,6 +74,7 @@ def ensure_networks(model: dict, kind: str = LAB_KIND) -> None:
 
 
 def container_spec_hash(model: dict, spec: dict, images: dict) -> str:
+    """The hash of everything a container is made from (spec, image, config, networks)."""
     payload = {k: v for k, v in spec.items()}
     payload["image_tag"] = images[spec["image"]]
     payload["config"] = config_script(model, spec)
@@ -79,6 +83,7 @@ def container_spec_hash(model: dict, spec: dict, images: dict) -> str:
 
 
 def create_container(model: dict, spec: dict, images: dict, spec_hash: str, kind: str = LAB_KIND) -> None:
+    """Create a container on its first network, connect the others, start it."""
     nets = model["networks"]
     first_net, first_ip = spec["networks"][0]
     cmd = ["create", "--name", spec["name"], "--hostname", spec["hostname"], *SYSTEMD_RUN_ARGS,
@@ -147,6 +152,7 @@ def prepare_container(model: dict, spec: dict, spec_hash: str, pubkey: str) -> d
 
 
 def cmd_up(args: argparse.Namespace) -> None:
+    """`up`: engine, images, networks and containers of the lab model, the connection inventory."""
     with stage("engine"):
         ensure_engine()
     with stage("image"):
@@ -205,6 +211,7 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 
 def remove_all(kind: str) -> tuple[int, int]:
+    """Remove every container and network labelled LABEL=kind; (containers, networks) counts."""
     containers = docker("ps", "-aq", "--filter", f"label={LABEL}={kind}").split()
     # One at a time: docker 20.10 removing many containers at once has been seen to leave a
     # stale endpoint behind, and then the network cannot be removed until dockerd restarts.
@@ -232,6 +239,7 @@ def remove_networks(networks: list[str]) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> None:
+    """`down`: remove what the lab made and its connection files."""
     with stage("down"):
         if not docker_answers():
             log("no Docker engine answers: nothing to remove")
@@ -244,6 +252,7 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
+    """`status`: the lab's containers and networks, as JSON."""
     out = {"containers": {}, "networks": {}}
     for name, item in sorted(existing(LAB_KIND, "container").items()):
         out["containers"][name] = {"running": item["running"], "role": item["labels"].get(f"{LABEL}.role")}

@@ -12,6 +12,7 @@ from cartable_lab.common import (LAB_KIND, LABEL, PREFIX, STATE, SYSTEMD_RUN_ARG
 from cartable_lab.containers import existing, labels, wait_running
 from cartable_lab.images import image_tags
 
+
 def cmd_dhcp_client(args: argparse.Namespace) -> int:
     """A container plugged into a school LAN by a veth of our own (no docker IPAM, no
     address): the school server's DHCP service can be tested with a real client."""

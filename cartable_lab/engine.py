@@ -10,7 +10,9 @@ from pathlib import Path
 
 from cartable_lab.common import DOCKERD_LOG, SYSCTLS, LabError, log, run
 
+
 def docker_answers() -> bool:
+    """Whether a Docker engine answers `docker info`."""
     try:
         return subprocess.run(["docker", "info"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               timeout=20, check=False).returncode == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from cartable_lab.common import (BASE_REPO, DEBIAN_SUITES, IMAGE_DIR, INFRA_REPO, LABEL, STATE, LabError,
                                  docker, log, run, sha, stage)
 
+
 def parse_apt_sources() -> list[tuple[str, list[str]]]:
     """(uri, suites) of every enabled `deb` source of the host, in apt's order."""
     found: list[tuple[str, list[str]]] = []
@@ -61,6 +62,7 @@ def host_mirrors() -> tuple[str, str]:
 
 
 def recipe_files() -> list[Path]:
+    """The files of the image recipe (tests/lab/image/), sorted."""
     return sorted(p for p in IMAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
@@ -81,15 +83,18 @@ def recipe_hashes() -> tuple[str, str]:
 
 
 def image_tags() -> dict[str, str]:
+    """The base and infra image tags of the current recipe."""
     base_hash, infra_hash = recipe_hashes()
     return {"base": f"{BASE_REPO}:{base_hash}", "infra": f"{INFRA_REPO}:{infra_hash}"}
 
 
 def image_exists(tag: str) -> bool:
+    """Whether docker has an image of that tag."""
     return run(["docker", "image", "inspect", tag], check=False).returncode == 0
 
 
 def docker_build(dockerfile: Path, tag: str, build_args: dict[str, str], recipe: str) -> None:
+    """Build an image with the legacy builder from an empty context, labelled with its recipe hash."""
     env = dict(os.environ, DOCKER_BUILDKIT="0")  # the legacy builder: docker.io 20.10 has no buildx
     with tempfile.TemporaryDirectory() as context:
         cmd = ["docker", "build", "--quiet", "-f", str(dockerfile), "-t", tag,
@@ -100,6 +105,7 @@ def docker_build(dockerfile: Path, tag: str, build_args: dict[str, str], recipe:
 
 
 def build_images(force: bool = False) -> dict[str, str]:
+    """Build the base and infra images unless an image of the current recipe exists; their tags."""
     tags = image_tags()
     mirror, security = host_mirrors()
     base_hash = tags["base"].split(":")[1]

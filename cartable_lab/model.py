@@ -9,7 +9,9 @@ from pathlib import Path
 
 from cartable_lab.common import LAB_DIR, PREFIX, LabError, ansible_env, load_yaml, run, tool
 
+
 def read_inventory(path: Path) -> dict:
+    """The inventory as `ansible-inventory --list` gives it."""
     if not path.exists():
         raise LabError(f"{path} does not exist: build it with "
                        f"`cartable inventory build {path.parent / 'site.yml'}`")
@@ -143,6 +145,7 @@ def lab_model(inventory: Path, school: str | None = None) -> dict:
 
 
 def first_network_of(networks: dict, address: str) -> str:
+    """The school network whose subnet holds address."""
     for name, net in networks.items():
         if ipaddress.ip_address(address) in ipaddress.ip_network(net["subnet"]):
             return name
