@@ -48,7 +48,7 @@ class Built:
 
 
 # ssh options of the site (the lab's known_hosts, say), set in cartable_ssh_options.
-SSH_OPTIONS = '{{ cartable_ssh_options | default("") }}'
+SSH_OPTIONS = '{{ cartable_ssh_options|d("") }}'
 
 
 def _network_vars(net: netaddr.IPNetwork) -> dict[str, str]:
@@ -72,7 +72,7 @@ def _school_vars(site: Site, school: School, alloc: al.SchoolAllocation, server:
         "cartable_school_networks": {n: _network_vars(alloc.subnets[n]) for n in al.NETWORKS},
         # The management path: the school's hosts are reached through its server (the server
         # itself overrides this, see _host_vars). filter_plugins/cartable_ssh.py.
-        "ansible_ssh_common_args": f'{SSH_OPTIONS} {{{{ "{server}" | cartable_ssh_jump(hostvars) }}}}',
+        "ansible_ssh_common_args": f'{SSH_OPTIONS} {{{{ "{server}"|cartable_ssh_jump(hostvars) }}}}',
     }
 
 

@@ -5,8 +5,8 @@
 The DSI's controller is not on the school LANs and the school server forwards nothing, so
 SSH to a workstation (or a printer) goes through the school server: the generated inventory
 sets, in each school group, ``ansible_ssh_common_args`` to
-``{{ cartable_ssh_options | default('') }} {{ '<uai>-srv' | cartable_ssh_jump(hostvars) }}``
-and, on the server itself, only ``{{ cartable_ssh_options | default('') }}``. The server's
+``{{ cartable_ssh_options|d("") }} {{ "<uai>-srv"|cartable_ssh_jump(hostvars) }}``
+and, on the server itself, only ``{{ cartable_ssh_options|d("") }}``. The server's
 name is written literally (not derived from ``inventory_hostname``) so that the value is the
 same whichever host a task is delegated from.
 

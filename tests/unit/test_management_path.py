@@ -54,7 +54,7 @@ def test_every_school_group_jumps_through_its_own_server():
     assert len(schools) == 3
     for group in schools.values():
         server = group["vars"]["cartable_school_server"]
-        assert f'"{server}" | cartable_ssh_jump(hostvars)' in group["vars"]["ansible_ssh_common_args"]
+        assert f'"{server}"|cartable_ssh_jump(hostvars)' in group["vars"]["ansible_ssh_common_args"]
         assert "cartable_ssh_jump" not in group["hosts"][server]["ansible_ssh_common_args"]
 
 
