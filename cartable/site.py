@@ -13,13 +13,13 @@ import netaddr
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
+from cartable.naming import ADMIN_NAME_HINT, admin_name_problem
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
                               mapping, text)
 
 LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) "
                          r"[A-Za-z0-9+/=]+( .*)?$")
 _HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
@@ -188,10 +188,10 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
     admins_raw = raw.get("admins", []) if isinstance(raw, dict) else []
     for index, admin in enumerate(data.get("admins", [])):
         line = admins_raw.lines[index] if hasattr(admins_raw, "lines") else None
-        if not _USER_RE.match(admin.get("name", "")):
-            problems.append(Problem(filename, f"admin name '{admin.get('name')}' is not a valid "
-                                    "account name", line, f"admins.{index}.name",
-                                    "lower-case letters, digits, '-' or '_', starting with a letter"))
+        name_problem = admin_name_problem(admin.get("name", ""))
+        if name_problem:
+            problems.append(Problem(filename, f"admin name {name_problem}", line, f"admins.{index}.name",
+                                    ADMIN_NAME_HINT))
         for key in admin.get("ssh_keys", []):
             if not _SSH_KEY_RE.match(key):
                 problems.append(Problem(filename, f"'{key[:30]}...' is not an SSH public key",
