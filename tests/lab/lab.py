@@ -777,6 +777,9 @@ def write_connection_inventory(model: dict, results: dict) -> None:
             "ansible_ssh_private_key_file": str(STATE / "ssh" / "id_ed25519"),
             "ansible_ssh_common_args": common,
             "ansible_python_interpreter": "/usr/bin/python3",
+            # The image's deploy account keeps its key after the common role (validate_inventory's
+            # lock-out guard).
+            "validate_inventory__kept_logins": [LAB_USER],
             "cartable_lab": lab,
         },
         "hosts": hosts,
