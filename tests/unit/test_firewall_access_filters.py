@@ -1,0 +1,98 @@
+"""filter_plugins/cartable_firewall.py and cartable_access.py, called directly."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _filters(name: str) -> dict[str, Any]:
+    spec = importlib.util.spec_from_file_location(name, REPO / "filter_plugins" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
+
+
+ports = _filters("cartable_firewall")["cartable_firewall_ports"]
+lockout = _filters("cartable_access")["cartable_lockout_problem"]
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE jdupont"
+
+
+def test_ports_by_protocol_sorted_unique() -> None:
+    declared = [{"port": 445}, {"port": 139, "protocol": "tcp", "comment": "NetBIOS"}, 445,
+                {"port": "5353", "protocol": "udp"}]
+    assert ports(declared, "file_server") == {"tcp": [139, 445], "udp": [5353]}
+
+
+@pytest.mark.parametrize("declared", [[], None])
+def test_no_ports(declared: Any) -> None:
+    assert ports(declared, "apt_cache") == {"tcp": [], "udp": []}
+
+
+@pytest.mark.parametrize("declared, fragment", [
+    ([{"port": 0}], "entry 0: port 0 is not a port number"),
+    ([70000], "port 70000 is not a port number"),
+    (["3142/tcp"], "port '3142/tcp' is not a port number"),
+    ([True], "port True is not a port number"),
+    ([{"port": 631, "protocol": "sctp"}], "protocol 'sctp' is not tcp or udp"),
+    ([{"protocol": "tcp"}], "has no port"),
+    ([{"port": 631, "proto": "udp"}], "unknown keys ['proto']"),
+    ({"port": 631}, "is not a list"),
+    ("631", "is not a list"),
+])
+def test_bad_ports_name_the_role_variable(declared: Any, fragment: str) -> None:
+    with pytest.raises(AnsibleFilterError) as error:
+        ports(declared, "print_server")
+    assert "print_server__firewall_ports" in str(error.value) and fragment in str(error.value)
+
+
+@pytest.mark.parametrize("service", ["Apt", "1cache", "apt-cache", "", None, "a/b"])
+def test_bad_service_names(service: Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="is not a role name"):
+        ports([3142], service)
+
+
+def test_root_without_admins_is_a_lockout() -> None:
+    why = lockout("root", "no", [], [])
+    assert "common__sshd_permit_root_login" in why and "cartable_admins" in why
+
+
+@pytest.mark.parametrize("permit", [False, "no", "No"])
+def test_root_login_refused_names_the_admins(permit: Any) -> None:
+    why = lockout("root", permit, [{"name": "jdupont", "ssh_keys": [KEY]}], [])
+    assert "Set ansible_user to an administrator of cartable_admins (jdupont)" in why
+
+
+@pytest.mark.parametrize("user, permit, admins, kept", [
+    ("root", "prohibit-password", [], []),
+    ("root", True, [], []),
+    ("jdupont", "no", [{"name": "jdupont", "ssh_keys": [KEY]}], []),
+    ("cartable", "no", [], ["cartable"]),
+])
+def test_a_way_in_remains(user: str, permit: Any, admins: list, kept: list) -> None:
+    assert lockout(user, permit, admins, kept) == ""
+
+
+@pytest.mark.parametrize("admins", [
+    [{"name": "jdupont", "ssh_keys": [KEY], "state": "absent"}],
+    [{"name": "jdupont", "ssh_keys": []}],
+    [{"name": "jdupont", "ssh_keys": [" "]}],
+    [{"name": "mmartin", "ssh_keys": [KEY]}],
+    "jdupont",
+])
+def test_connection_user_without_a_key_is_a_lockout(admins: Any) -> None:
+    why = lockout("jdupont", "no", admins, [])
+    assert "Ansible connects as 'jdupont' (ansible_user)" in why and "validate_inventory__kept_logins" in why
+
+
+@pytest.mark.parametrize("user, permit", [("", "no"), (None, "no"), ("root", 3)])
+def test_bad_access_inputs(user: Any, permit: Any) -> None:
+    with pytest.raises(AnsibleFilterError):
+        lockout(user, permit, [], [])
