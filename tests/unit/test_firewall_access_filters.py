@@ -96,3 +96,38 @@ def test_connection_user_without_a_key_is_a_lockout(admins: Any) -> None:
 def test_bad_access_inputs(user: Any, permit: Any) -> None:
     with pytest.raises(AnsibleFilterError):
         lockout(user, permit, [], [])
+
+
+facts_filters = _filters("cartable_facts")
+interfaces = facts_filters["cartable_network_interfaces"]
+duplicates = facts_filters["cartable_duplicates"]
+FACTS = {
+    "interfaces": ["lo", "eth0", "eth1", "eth0.10"],
+    "lo": {"ipv4": {"address": "127.0.0.1"}},
+    "eth0": {"ipv4": {"address": "10.35.0.1"}},
+    "eth1": {"ipv4": {"address": "192.0.2.5"}, "ipv4_secondaries": [{"address": "10.35.1.1"}]},
+    "eth0_10": {"ipv4": {"address": "10.35.2.1"}},
+}
+
+
+def test_interfaces_by_address_secondary_and_vlan() -> None:
+    addresses = {"pedagogical": "10.35.0.1", "administrative": "10.35.1.1", "wifi": "10.35.2.1",
+                 "missing": "10.35.9.1"}
+    assert interfaces(FACTS, addresses) == {"pedagogical": "eth0", "administrative": "eth1", "wifi": "eth0.10"}
+
+
+@pytest.mark.parametrize("facts, addresses, fragment", [
+    ({}, {}, "gather_facts"),
+    ({"interfaces": "eth0"}, {}, "gather_facts"),
+    (FACTS, ["10.35.0.1"], "is not a mapping"),
+])
+def test_interfaces_bad_input(facts: Any, addresses: Any, fragment: str) -> None:
+    with pytest.raises(AnsibleFilterError, match=fragment):
+        interfaces(facts, addresses)
+
+
+def test_duplicates() -> None:
+    assert duplicates(["b", "a", "b", None, None, "", "", "a", "c"]) == ["a", "b"]
+    assert duplicates([]) == []
+    with pytest.raises(AnsibleFilterError, match="is not a list"):
+        duplicates("aa")
