@@ -131,3 +131,47 @@ def test_duplicates() -> None:
     assert duplicates([]) == []
     with pytest.raises(AnsibleFilterError, match="is not a list"):
         duplicates("aa")
+
+
+network_list = facts_filters["cartable_school_network_list"]
+school_hosts = facts_filters["cartable_school_hosts"]
+NETWORKS = {"pedagogical": {"subnet": "10.35.0.0/24", "dhcp_start": "10.35.0.128"},
+            "administrative": {"subnet": "10.35.1.0/27"}}
+
+
+def test_school_network_list() -> None:
+    result = network_list(NETWORKS, {"pedagogical": "10.35.0.1"}, {"pedagogical": "eth0"})
+    assert [n["name"] for n in result] == ["administrative", "pedagogical"]
+    assert result[1] == {"subnet": "10.35.0.0/24", "dhcp_start": "10.35.0.128", "name": "pedagogical",
+                         "address": "10.35.0.1", "interface": "eth0", "netmask": "255.255.255.0",
+                         "reverse_zone": "0.35.10.in-addr.arpa"}
+    assert result[0]["address"] is None and result[0]["interface"] is None
+    assert result[0]["netmask"] == "255.255.255.224"
+
+
+@pytest.mark.parametrize("networks, addresses, fragment", [
+    ({"wifi": {"gateway": "10.0.0.1"}}, {}, "cartable_school_networks.wifi"),
+    ([], {}, "cartable_school_networks"),
+    (NETWORKS, None, "cartable_addresses"),
+])
+def test_school_network_list_bad_input(networks: Any, addresses: Any, fragment: str) -> None:
+    with pytest.raises(AnsibleFilterError, match=fragment):
+        network_list(networks, addresses, {})
+
+
+def test_school_hosts() -> None:
+    hostvars = {"srv": {"cartable_mac": "52-54-00-99-00-01"},
+                "0999999x-sdi09": {"ansible_host": "10.213.0.20", "cartable_network": "pedagogical",
+                                   "cartable_mac": "5254.0099.0020"},
+                "0999999x-mfp01": {"ansible_host": "10.213.1.10", "cartable_network": "administrative"}}
+    result = school_hosts(["srv", "0999999x-sdi09", "0999999x-mfp01"], hostvars, "srv", ["10.213.0.1", "10.213.1.1"])
+    assert [h["inventory_hostname"] for h in result] == ["0999999x-mfp01", "0999999x-sdi09", "srv"]
+    assert result[0] == {"name": "0999999x-mfp01", "inventory_hostname": "0999999x-mfp01",
+                         "addresses": ["10.213.1.10"], "network": "administrative", "mac": None, "server": False}
+    assert result[1]["mac"] == "52:54:00:99:00:20"
+    assert result[2]["addresses"] == ["10.213.0.1", "10.213.1.1"] and result[2]["network"] is None
+    assert result[2]["server"] and result[2]["mac"] == "52:54:00:99:00:01"
+    with pytest.raises(AnsibleFilterError, match="cartable_mac"):
+        school_hosts(["x"], {"x": {"cartable_mac": "52:54:00"}}, "srv", [])
+    with pytest.raises(AnsibleFilterError, match="is not a list"):
+        school_hosts("srv", hostvars, "srv", [])
