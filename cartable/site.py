@@ -14,16 +14,15 @@ from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
 from cartable.files import read_text
+from cartable.naming import ADMIN_NAME_HINT, HOST_NAME_HINT, admin_name_problem, host_name_problem
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
                               mapping, text)
 
 LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) "
                          r"[A-Za-z0-9+/=]+( .*)?$")
-_HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -191,10 +190,10 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
     admins_raw = raw.get("admins", []) if isinstance(raw, dict) else []
     for index, admin in enumerate(data.get("admins", [])):
         line = admins_raw.lines[index] if hasattr(admins_raw, "lines") else None
-        if not _USER_RE.match(admin.get("name", "")):
-            problems.append(Problem(filename, f"admin name '{admin.get('name')}' is not a valid "
-                                    "account name", line, f"admins.{index}.name",
-                                    "lower-case letters, digits, '-' or '_', starting with a letter"))
+        name_problem = admin_name_problem(admin.get("name", ""))
+        if name_problem:
+            problems.append(Problem(filename, f"admin name {name_problem}", line, f"admins.{index}.name",
+                                    ADMIN_NAME_HINT))
         for key in admin.get("ssh_keys", []):
             if not _SSH_KEY_RE.match(key):
                 problems.append(Problem(filename, f"'{key[:30]}...' is not an SSH public key",
@@ -209,10 +208,9 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
                                     f"'{override['wave']}'", line, f"overrides.{uai}.wave",
                                     "known waves: " + (", ".join(wave_names) or "none")))
         for host, name in override.get("hostnames", {}).items():
-            if not _HOSTNAME_RE.match(name):
+            if host_name_problem(name):
                 problems.append(Problem(filename, f"host name '{name}' is not DNS-safe",
-                                        line, f"overrides.{uai}.hostnames.{host}",
-                                        "1-15 lower-case letters, digits or '-'"))
+                                        line, f"overrides.{uai}.hostnames.{host}", HOST_NAME_HINT))
     return problems
 
 

@@ -82,6 +82,9 @@ def write_connection_inventory(model: dict, results: dict) -> None:
             "ansible_python_interpreter": "/usr/bin/python3",
             "cartable_admins": [{"name": LAB_ADMIN, "ssh_keys": [ensure_ssh_key(LAB_ADMIN).strip()],
                                  "state": "present"}],
+            # The image's deploy account keeps its key after the common role (validate_inventory's
+            # lock-out guard).
+            "validate_inventory__kept_logins": [LAB_USER],
             "cartable_lab": lab,
         },
         "hosts": hosts,
