@@ -144,14 +144,6 @@ def prepare_container(model: dict, spec: dict, spec_hash: str, pubkey: str) -> d
         if done != spec_hash:
             run(["docker", "exec", "-i", name, "sh", "-s"], input=script)
             run(["docker", "exec", name, "sh", "-c", f"echo {spec_hash} > {marker}"])
-    if spec.get("mac"):
-        # docker 20.10's API (1.41) cannot take a MAC address from a recent docker CLI: set it
-        # on the interface of the host's own network, the way the hardware file gives it.
-        own_ip = spec["networks"][0][1]
-        run(["docker", "exec", name, "sh", "-c",
-             f"dev=$(ip -o -4 addr show | awk '$4 ~ /^{own_ip}\\//{{print $2}}'); "
-             f"[ \"$(cat /sys/class/net/$dev/address)\" = {spec['mac'].lower()} ] "
-             f"|| ip link set dev \"$dev\" address {spec['mac'].lower()}"])
     result = {"name": name, "state": state}
     if spec["host"]:
         keys = f"/home/{LAB_USER}/.ssh/authorized_keys"
