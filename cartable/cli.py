@@ -1,26 +1,28 @@
 """cartable — command line.
 
-    cartable inventory build   SITE   write hosts.yml + allocations.yml next to the site file
+    cartable inventory build   SITE [--replan]  write hosts.yml + allocations.yml next to the site file
     cartable inventory check   SITE   validate inputs; exit 1 if the files on disk are stale
     cartable inventory diff    SITE   show what build would change, write nothing
-    cartable inventory release SITE UAI...   free the subnets of schools that left the selection
+    cartable inventory grow    SITE UAI [--network N] [--yes]   give a school a larger subnet
+    cartable inventory release SITE UAI|HOST...   free reserved schools or freed host addresses
 
-Exit codes: 0 ok, 1 stale (check) or differences (diff), 2 bad input (nothing written).
+Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
+2 bad input or any other failure (nothing written).
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from cartable.errors import InputError
-from cartable.inventory import build, release
-from cartable.site import read_site
+from cartable import allocate as al
+from cartable.errors import InputError, Problem
+from cartable.files import locked, read_text, write_together
+from cartable.inventory import build, grow, release
+from cartable.site import Site, read_site
 
 EPILOG = """\
 examples:
@@ -47,31 +49,39 @@ def _parser() -> argparse.ArgumentParser:
         "build": "validate the inputs and write hosts.yml and allocations.yml",
         "check": "validate the inputs; exit 1 if the inventory on disk is not up to date",
         "diff": "show the changes build would make (unified diff); write nothing",
-        "release": "free the subnets of schools that left the selection (marked reserved)",
+        "grow": "give a school that outgrew its subnet a larger one: show the change (diff), "
+                "write it with --yes",
+        "release": "free reserved schools (UAI) or the addresses of hosts that left the plan "
+                   "(host id, listed under freed:)",
     }
     for verb, text in helps.items():
         sub = verbs.add_parser(verb, help=text, description=text)
         sub.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
         if verb == "release":
-            sub.add_argument("uai", nargs="+", help="UAI of a reserved school")
-            continue
-        sub.add_argument("--directory", type=Path, metavar="CSV",
-                         help="school directory CSV (default: 'directory:' of the site file)")
+            sub.add_argument("names", nargs="+", metavar="UAI|HOST",
+                             help="UAI of a reserved school, or id of a freed host (0350607v-sdi12)")
+        if verb == "grow":
+            sub.add_argument("uai", help="the school that outgrew its subnet")
+            sub.add_argument("--network", choices=al.NETWORKS, default="pedagogical",
+                             help="which of its networks (default: pedagogical)")
+            sub.add_argument("--yes", action="store_true", help="write the change shown")
+        if verb == "build":
+            sub.add_argument("--replan", action="store_true",
+                             help="ignore the address plan and number every school again "
+                             "(needed when allocations.yml is gone; renumbers the city)")
+        if verb != "release":
+            sub.add_argument("--directory", type=Path, metavar="CSV",
+                             help="school directory CSV (default: 'directory:' of the site file)")
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
     return parser
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def _current(path: Path) -> str:
-    return path.read_text(encoding="utf-8") if path.exists() else ""
+    if not path.exists():
+        return ""
+    return read_text(path, f"the generated {path.name}",
+                     "it is generated: restore it from version control or rebuild it")
 
 
 def _diff(out_dir: Path, files: dict[str, str]) -> str:
@@ -83,31 +93,57 @@ def _diff(out_dir: Path, files: dict[str, str]) -> str:
     return "".join(chunks)
 
 
+def _site(path: Path) -> Site:
+    if path.is_dir():
+        raise InputError(Problem(str(path), "this is a folder; give the site file in it",
+                                 hint=f"e.g. {path / 'site.yml'}"))
+    return read_site(path)
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    if args.verb == "release":
-        out_dir = args.site.parent
-        text = release(out_dir, [u.upper() for u in args.uai])
-        _write_atomic(out_dir / "allocations.yml", text)
-        print(f"released {', '.join(args.uai)}; rebuild to refresh hosts.yml")
-        return 0
-    site = read_site(args.site)
     out_dir = args.output or args.site.parent
+    if args.verb == "release":
+        names = [n.lower() if "-" in n else n.upper() for n in args.names]
+        with locked(out_dir):
+            write_together(out_dir, {"allocations.yml": release(out_dir, names)})
+        print(f"released {', '.join(names)} in {out_dir / 'allocations.yml'} "
+              "(hosts.yml is unaffected: no host of it had these addresses)")
+        return 0
+    site = _site(args.site)
+    if args.verb == "grow":
+        with locked(out_dir):
+            built, how = grow(site, out_dir, args.uai.upper(), args.network, args.directory)
+            stale = [n for n, t in built.files.items() if _current(out_dir / n) != t]
+            if not args.yes:
+                sys.stdout.write(_diff(out_dir, built.files))
+                print(f"{how}; nothing written: run again with --yes to write it")
+                return 1
+            write_together(out_dir, {n: built.files[n] for n in stale})
+        print(f"{how}; wrote {', '.join(stale)} in {out_dir}")
+        return 0
     started = time.perf_counter()
+    if args.verb == "build":
+        with locked(out_dir):
+            return _build(args, site, out_dir, started)
     built = build(site, out_dir, args.directory)
-    elapsed = time.perf_counter() - started
     summary = (f"{site.name}: {built.schools} schools, {built.hosts} hosts, {built.groups} groups "
-               f"({elapsed:.2f} s)")
+               f"({time.perf_counter() - started:.2f} s)")
     stale = [n for n, t in built.files.items() if _current(out_dir / n) != t]
     if args.verb == "diff":
         sys.stdout.write(_diff(out_dir, built.files))
         return 1 if stale else 0
-    if args.verb == "check":
-        print(summary + ("; up to date" if not stale else f"; stale: {', '.join(stale)}"))
-        return 1 if stale else 0
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        _write_atomic(out_dir / name, built.files[name])
+    print(summary + ("; up to date" if not stale else f"; stale: {', '.join(stale)}"))
+    return 1 if stale else 0
+
+
+def _build(args: argparse.Namespace, site: Site, out_dir: Path, started: float) -> int:
+    built = build(site, out_dir, args.directory, replan=args.replan)
+    summary = (f"{site.name}: {built.schools} schools, {built.hosts} hosts, {built.groups} groups "
+               f"({time.perf_counter() - started:.2f} s)")
+    stale = [n for n, t in built.files.items() if _current(out_dir / n) != t]
+    if stale:
+        write_together(out_dir, {n: built.files[n] for n in stale})
     print(summary + (f"; wrote {', '.join(stale)} in {out_dir}" if stale else "; unchanged"))
     return 0
 
@@ -115,10 +151,16 @@ def run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     except InputError as exc:
         print(f"cartable: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # anything the readers did not foresee: still no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cartable: {where}{exc.strerror or exc}; nothing written", file=sys.stderr)
         return 2
 
 

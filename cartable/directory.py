@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartable.errors import InputError, Problem
+from cartable.files import read_text
 from cartable.uai import uai_problem
 
 KINDS = ("maternelle", "elementaire", "primaire")
@@ -152,12 +153,6 @@ def parse_directory(text: str, filename: str) -> list[School]:
 
 def read_directory(path: Path) -> list[School]:
     """parse_directory on a file; InputError if it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(Problem(str(path), "directory file not found",
-                                 hint="check 'directory:' in the site file or --directory")) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(Problem(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                 hint="export the directory as UTF-8 CSV")) from None
+    text = read_text(path, "directory file", "check 'directory:' in the site file or --directory; "
+                     "export the directory as UTF-8 CSV", encoding="utf-8-sig")
     return parse_directory(text, str(path))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cartable.naming import host_name
+
 
 @dataclass(frozen=True)
 class Role:
@@ -59,6 +61,4 @@ def class_count(pupils: int | None, pupils_per_class: int, default: int) -> int:
 
 def host_id(uai: str, code: str, index: int) -> str:
     """The stable id (and default host name) of a school's index-th host of a role."""
-    if code == "srv":
-        return f"{uai.lower()}-srv"
-    return f"{uai.lower()}-{code}{index:02d}"
+    return host_name(uai, code, index)

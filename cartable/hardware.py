@@ -12,6 +12,7 @@ import netaddr
 from cartable.directory import normalise_column
 from cartable.equipment import ROLES, host_id
 from cartable.errors import InputError, Problem
+from cartable.files import read_text
 from cartable.uai import normalise_uai, uai_problem
 
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -114,8 +115,6 @@ def parse_hardware(text: str, filename: str) -> dict[str, Device]:
 
 
 def read_hardware(path: Path) -> dict[str, Device]:
-    try:
-        return parse_hardware(path.read_text(encoding="utf-8-sig"), str(path))
-    except FileNotFoundError:
-        raise InputError(Problem(str(path), "hardware file not found",
-                                 hint="check 'hardware:' in the site file")) from None
+    text = read_text(path, "hardware file", "check 'hardware:' in the site file; export the "
+                     "asset list as UTF-8 CSV", encoding="utf-8-sig")
+    return parse_hardware(text, str(path))

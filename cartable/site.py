@@ -13,16 +13,16 @@ import netaddr
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
+from cartable.files import read_text
+from cartable.naming import ADMIN_NAME_HINT, HOST_NAME_HINT, admin_name_problem, host_name_problem
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
                               mapping, text)
 
 LINKS = ("fibre", "cable", "adsl", "satellite", "4g")
 _LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _SSH_KEY_RE = re.compile(r"^(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) "
                          r"[A-Za-z0-9+/=]+( .*)?$")
-_HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class Site:
     proxy_host: str
     proxy_port: int
     ntp: tuple[str, ...]
+    management_networks: tuple[netaddr.IPNetwork, ...]
     admins: tuple[dict[str, Any], ...]
     images: dict[str, str]
     plan: dict[str, dict[str, int]]
@@ -130,6 +131,7 @@ SCHEMA = mapping({
     }, required=("supernet",)),
     "academic_proxy": mapping({"host": text, "port": integer(1, 65535)}, required=("host", "port")),
     "ntp": list_of(text),
+    "management_networks": list_of(_network),
     "admins": list_of(mapping({
         "name": text,
         "ssh_keys": list_of(text),
@@ -188,10 +190,10 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
     admins_raw = raw.get("admins", []) if isinstance(raw, dict) else []
     for index, admin in enumerate(data.get("admins", [])):
         line = admins_raw.lines[index] if hasattr(admins_raw, "lines") else None
-        if not _USER_RE.match(admin.get("name", "")):
-            problems.append(Problem(filename, f"admin name '{admin.get('name')}' is not a valid "
-                                    "account name", line, f"admins.{index}.name",
-                                    "lower-case letters, digits, '-' or '_', starting with a letter"))
+        name_problem = admin_name_problem(admin.get("name", ""))
+        if name_problem:
+            problems.append(Problem(filename, f"admin name {name_problem}", line, f"admins.{index}.name",
+                                    ADMIN_NAME_HINT))
         for key in admin.get("ssh_keys", []):
             if not _SSH_KEY_RE.match(key):
                 problems.append(Problem(filename, f"'{key[:30]}...' is not an SSH public key",
@@ -206,10 +208,9 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
                                     f"'{override['wave']}'", line, f"overrides.{uai}.wave",
                                     "known waves: " + (", ".join(wave_names) or "none")))
         for host, name in override.get("hostnames", {}).items():
-            if not _HOSTNAME_RE.match(name):
+            if host_name_problem(name):
                 problems.append(Problem(filename, f"host name '{name}' is not DNS-safe",
-                                        line, f"overrides.{uai}.hostnames.{host}",
-                                        "1-15 lower-case letters, digits or '-'"))
+                                        line, f"overrides.{uai}.hostnames.{host}", HOST_NAME_HINT))
     return problems
 
 
@@ -268,6 +269,7 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         proxy_host=data["academic_proxy"]["host"],
         proxy_port=data["academic_proxy"]["port"],
         ntp=tuple(data.get("ntp", [])),
+        management_networks=tuple(data.get("management_networks", [])),
         admins=tuple({"name": a["name"], "ssh_keys": list(a["ssh_keys"]),
                       "state": a.get("state", "present")} for a in data.get("admins", [])),
         images=dict(data.get("images", {})),
@@ -300,13 +302,11 @@ def merge(base: Any, top: Any) -> Any:
 
 def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> Any:
     """The site file's data, with the file it `extends:` merged under it."""
-    try:
-        raw = load_with_lines(path.read_text(encoding="utf-8"), str(path))
-    except FileNotFoundError:
-        raise InputError(Problem(str(chain[-1] if chain else path),
-                                 f"site file {path} not found",
-                                 hint="give the path of a site file, e.g. inventories/demo/site.yml"))\
-            from None
+    if chain and not path.exists():
+        raise InputError(Problem(str(chain[-1]), f"site file {path} not found", field="extends",
+                                 hint="'extends' is relative to the file that names it"))
+    raw = load_with_lines(read_text(path, "site file", "give the path of a site file, e.g. "
+                                    "inventories/demo/site.yml"), str(path))
     if not isinstance(raw, dict) or "extends" not in raw:
         return raw
     parent_path = (path.parent / str(raw["extends"])).resolve()

@@ -7,6 +7,7 @@ checked against the keys it may hold, with a "did you mean" from difflib.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -61,6 +62,15 @@ def _construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> LLi
     return result
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | str:
+    """Digits with a leading zero are codes, not (octal) numbers: commune 01053 stays '01053'."""
+    value = loader.construct_scalar(node)
+    if isinstance(value, str) and re.fullmatch(r"0[0-9_]+", value):
+        return value
+    return loader.construct_yaml_int(node)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
@@ -79,7 +89,12 @@ def load_with_lines(text: str, filename: str) -> Any:
 
 def load_fast(path: Path) -> Any:
     """Parse a generated YAML file with libyaml (no line numbers)."""
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_BaseLoader)  # noqa: S506
+    return load_fast_text(path.read_text(encoding="utf-8"))
+
+
+def load_fast_text(text: str) -> Any:
+    """Parse generated YAML text with libyaml (no line numbers); yaml.YAMLError if broken."""
+    return yaml.load(text, Loader=_BaseLoader)  # noqa: S506
 
 
 # --- schema -------------------------------------------------------------------------------

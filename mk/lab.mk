@@ -6,7 +6,7 @@ LAB_INVENTORY ?= inventories/lab/hosts.yml
 export CARTABLE_ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
 .PHONY: lab lab-engine lab-image lab-up lab-converge lab-verify lab-down lab-status \
-	lab-dhcp-client lab-dhcp-client-down molecule molecule-roles molecule-lab lab-test lab-bench
+	lab-dhcp-client lab-dhcp-client-down molecule molecule-roles lab-test lab-bench
 
 lab: lab-up lab-converge lab-verify  ## Bring the lab up, converge it, verify it
 
@@ -37,7 +37,7 @@ lab-dhcp-client: setup  ## Plug a DHCP client (no address) into the pedagogical 
 lab-dhcp-client-down:  ## Unplug it
 	@$(LAB) dhcp-client down
 
-molecule: molecule-roles molecule-lab  ## Every role's molecule/default scenario, then the lab scenario
+molecule: molecule-roles  ## Every role's molecule/default scenario
 
 molecule-roles: lab-image  ## Every role's molecule/default scenario, on the lab's base image
 	@set -e; export CARTABLE_LAB_IMAGE=$$($(LAB) image-name base); \
@@ -48,10 +48,8 @@ molecule-roles: lab-image  ## Every role's molecule/default scenario, on the lab
 		echo "=== molecule: $$role: $$((SECONDS - start)) s"; \
 	done
 
-molecule-lab: lab-image  ## The lab scenario: up, converge, idempotence, verify, down
-	molecule test -s lab
 
-lab-test: lab-image  ## The lab's own tests (pytest tests/lab): up twice, down/up, DHCP client, verify
+lab-test: lab-image  ## The whole school, converged once: up twice, down/up, converge, idempotence, check mode, verify, DHCP client
 	$(BIN)/pytest tests/lab
 
 lab-bench: lab-image  ## Benchmark: no-op converge of N workstations, project ansible.cfg vs stock

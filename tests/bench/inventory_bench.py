@@ -7,10 +7,14 @@ Prints the build time, the hosts and groups produced, and the CPU and wall time 
   - Cartable's cartable_inventory plugin (what our ansible.cfg does with the same hosts.yml),
   - a JSON inventory script (the fastest form measured in the foundation issue),
 and the ratios. Figures only, no assertion: run it with `make bench-inventory`.
+
+The directory defaults to the one shipped in data/; `--directory CSV` takes another export
+(a whole académie or the national file) and `--supernet` a plan large enough for it.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -29,18 +33,19 @@ sys.path.insert(0, str(REPO))
 from cartable.inventory import build  # noqa: E402
 from cartable.site import read_site  # noqa: E402
 
-DIRECTORY = REPO.parent / "shared/data/annuaire/fr-en-annuaire-education-35.csv"
-SITE = {
-    "name": "ille-et-vilaine",
-    "domain": "ecoles.example.test",
-    "directory": str(DIRECTORY),
-    "selection": {"all": True},
-    "address_plan": {"supernet": "10.64.0.0/14"},
-    "academic_proxy": {"host": "proxy.example.test", "port": 3128},
-}
+DIRECTORY = REPO / "data/annuaire/fr-en-annuaire-education-35.csv"
 RUNS = 3
 
 
+def site_data(directory: Path, supernet: str) -> dict:
+    return {
+        "name": "bench",
+        "domain": "ecoles.example.test",
+        "directory": str(directory.resolve()),
+        "selection": {"all": True},
+        "address_plan": {"supernet": supernet},
+        "academic_proxy": {"host": "proxy.example.test", "port": 3128},
+    }
 def to_script_json(tree: dict) -> dict:
     """The hosts.yml tree in the JSON inventory-script format."""
     out: dict = {"_meta": {"hostvars": {}}}
@@ -76,11 +81,17 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return min(cpu), min(wall), cpu[0]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--directory", type=Path, default=DIRECTORY, metavar="CSV",
+                        help=f"school directory CSV (default: {DIRECTORY.relative_to(REPO)})")
+    parser.add_argument("--supernet", default="10.64.0.0/14",
+                        help="address plan supernet (default: 10.64.0.0/14, enough for 35)")
+    args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cartable-bench-"))
     try:
         site_path = work / "site.yml"
-        site_path.write_text(yaml.safe_dump(SITE))
+        site_path.write_text(yaml.safe_dump(site_data(args.directory, args.supernet)))
         site = read_site(site_path)
         times = []
         for _ in range(RUNS):

@@ -19,7 +19,6 @@ changed=0. Results are printed and written to .cache/lab/bench/results.json.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import ipaddress
 import json
 import os
@@ -32,38 +31,42 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-_spec = importlib.util.spec_from_file_location("lab", ROOT / "tests" / "lab" / "lab.py")
-lab = importlib.util.module_from_spec(_spec)
-sys.modules["lab"] = lab
-_spec.loader.exec_module(lab)
+# The lab package of this checkout (cartable_lab/), whatever an editable install points to.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from cartable_lab import common, connection, containers, engine  # noqa: E402  (after sys.path)
+from cartable_lab import images as lab_images  # noqa: E402  (`images` is the tags, below)
 
 KIND = "bench"
 NETWORK = {"name": "cartable-bench", "bridge": "cl-bench", "subnet": "10.250.0.0/24",
-           "gateway": "10.250.0.254", "internal": False, "school_network": None}
-STATE = lab.STATE / "bench"
+           "gateway": "10.250.0.254", "internal": False, "host_address": True,
+           "school_network": None}
+STATE = common.STATE / "bench"
 
 
 def bench_model(n: int) -> dict:
     first = ipaddress.ip_address("10.250.0.10")
-    containers = [{
+    hosts = [{
         "name": f"cartable-bench-ws{i:02d}", "host": f"bench-ws{i:02d}", "hostname": f"bench-ws{i:02d}",
         "role": "host", "image": "base", "networks": [["bench", str(first + i)]], "mac": None,
         "etc_hosts": {}, "ansible_host": str(first + i),
     } for i in range(1, n + 1)]
-    return {"networks": {"bench": NETWORK}, "containers": containers}
+    return {"networks": {"bench": NETWORK}, "containers": hosts}
 
 
 def start_hosts(n: int, images: dict, pubkey: str) -> tuple[float, Path]:
     """N running containers answering ssh; returns (seconds, inventory path)."""
     start = time.monotonic()
     model = bench_model(n)
-    lab.remove_all(KIND)
-    lab.ensure_networks(model, kind=KIND)
-    hashes = {c["name"]: lab.sha(json.dumps(c, sort_keys=True)) for c in model["containers"]}
-    lab.parallel(lambda c: lab.create_container(model, c, images, hashes[c["name"]], kind=KIND),
-                 model["containers"], workers=4)
-    results = {r["name"]: r for r in lab.parallel(
-        lambda c: lab.prepare_container(model, c, hashes[c["name"]], pubkey), model["containers"], workers=8)}
+    containers.remove_all(KIND)
+    containers.ensure_networks(model, kind=KIND)
+    hashes = {c["name"]: common.sha(json.dumps(c, sort_keys=True)) for c in model["containers"]}
+    common.parallel(lambda c: containers.create_container(model, c, images, hashes[c["name"]], kind=KIND),
+                    model["containers"], workers=4)
+    results = {r["name"]: r for r in common.parallel(
+        lambda c: containers.prepare_container(model, c, hashes[c["name"]], pubkey), model["containers"],
+        workers=8)}
     took = time.monotonic() - start
     known = []
     hosts = {}
@@ -76,8 +79,8 @@ def start_hosts(n: int, images: dict, pubkey: str) -> tuple[float, Path]:
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "known_hosts").write_text("\n".join(known) + "\n")
     inventory = {"all": {"children": {"workstations": {"hosts": hosts}}, "vars": {
-        "ansible_user": lab.LAB_USER,
-        "ansible_ssh_private_key_file": str(lab.STATE / "ssh" / "id_ed25519"),
+        "ansible_user": common.LAB_USER,
+        "ansible_ssh_private_key_file": str(common.STATE / "ssh" / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={STATE / 'known_hosts'} "
                                    "-o GlobalKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
         "ansible_python_interpreter": "/usr/bin/python3",
@@ -99,12 +102,12 @@ def timed_run(label: str, config: Path, inventory: Path, playbook: Path, fact_ca
     for key in [k for k in env if k.startswith("ANSIBLE_")]:
         del env[key]
     env["ANSIBLE_CONFIG"] = str(config)
-    env["PATH"] = f"{lab.VENV_BIN}:{env.get('PATH', '')}"
+    env["PATH"] = f"{common.VENV_BIN}:{env.get('PATH', '')}"
     cp_dir = Path(tempfile.mkdtemp(prefix="cp-", dir="/tmp"))
     env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(cp_dir)
     if fact_cache is not None:
         env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(fact_cache)
-    cmd = [lab.tool("ansible-playbook"), "-i", str(inventory), str(playbook), *(args or [])]
+    cmd = [common.tool("ansible-playbook"), "-i", str(inventory), str(playbook), *(args or [])]
     start = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, text=True, capture_output=True, check=False)
     took = time.monotonic() - start
@@ -149,10 +152,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the last set of containers running")
     args = parser.parse_args()
     try:
-        lab.ensure_engine()
-        images = lab.build_images()
-        lab.STATE.mkdir(parents=True, exist_ok=True)
-        pubkey = lab.ensure_ssh_key()
+        engine.ensure_engine()
+        images = lab_images.build_images()
+        common.STATE.mkdir(parents=True, exist_ok=True)
+        pubkey = connection.ensure_ssh_key()
         results = []
         for n in [int(x) for x in args.sizes.split(",")]:
             results.append(bench(n, images, pubkey))
@@ -160,12 +163,12 @@ def main() -> int:
             print(f"bench: N={n}: stock {r['stock']:.1f} s, project {r['project']:.1f} s "
                   f"(warm facts {r['project_warm_facts']:.1f} s): ratio {r['ratio_stock_over_project']:.2f}",
                   flush=True)
-    except lab.LabError as exc:
+    except common.LabError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)
         return 1
     finally:
         if not args.keep:
-            lab.remove_all(KIND)
+            containers.remove_all(KIND)
     print()
     print(f"{'N':>4} {'start':>8} {'stock':>8} {'project':>8} {'warm':>8} {'stock/project':>14}")
     for r in results:

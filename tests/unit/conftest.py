@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-DIRECTORY = REPO.parent / "shared" / "data" / "annuaire" / "fr-en-annuaire-education-35.csv"
+DIRECTORY = REPO / "data" / "annuaire" / "fr-en-annuaire-education-35.csv"
 NEWER = REPO / "tests" / "fixtures" / "annuaire-newer-schema.csv"
 
 # Rennes: a maternelle, an élémentaire and a primaire (as in the demo site)

@@ -171,7 +171,8 @@ def test_school_outgrowing_its_subnet(make_site, capsys) -> None:
     _build(path)
     make_site(overrides={PRIMAIRE: {"equipment": {"sdi": 120}}})  # a /24 holds 118 statics
     err = _fails(["inventory", "build", str(path)], capsys)
-    assert f"10.35.0.0/24 of {PRIMAIRE} is full" in err and "release" in err
+    assert f"10.35.0.0/24 of {PRIMAIRE} is full" in err
+    assert f"cartable inventory grow {path} {PRIMAIRE} --network pedagogical" in err
 
 
 def test_new_school_gets_a_subnet_that_fits(make_site) -> None:

@@ -42,6 +42,8 @@ PLAYBOOK = """\
 """
 
 Inventory = dict
+LAB_CONNECTION = {"ansible_user": "cartable", "validate_inventory__kept_logins": ["cartable"]}
+JDUPONT = {"name": "jdupont", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE jdupont"]}
 Mutation = Callable[[Inventory], None]
 
 
@@ -52,6 +54,9 @@ def _school(inventory: Inventory, uai: str) -> dict:
 def _run(tmp_path: Path, source: Path, mutate: Mutation | None = None,
          *args: str) -> subprocess.CompletedProcess[str]:
     inventory = yaml.safe_load(source.read_text(encoding="utf-8"))
+    # How the lab connects (tests/lab/lab.py's connection inventory): its own deploy account,
+    # made by the image and kept by the common role.
+    inventory["all"]["vars"].update(LAB_CONNECTION)
     if mutate is not None:
         mutate(inventory)
     hosts = tmp_path / "hosts.yml"
@@ -236,7 +241,7 @@ def test_bad_administrators(tmp_path: Path) -> None:
     output = _refused(
         _run(tmp_path, LAB, mutate),
         "cartable_admins[0] (jdupont).ssh_keys is empty: a present administrator needs a key",
-        "cartable_admins[1].name 'Marie' is not a Unix user name",
+        "cartable_admins[1].name: 'Marie' is not a valid account name",
         "cartable_admins[2] (pmartin).state 'gone' is not present or absent",
         "cartable_admins[2] (pmartin).ssh_keys[0] is not an SSH public key line")
     assert "cartable_admins[3]" not in output  # FIDO and ECDSA keys are keys
@@ -274,3 +279,62 @@ def test_every_problem_in_one_message_even_with_limit(tmp_path: Path) -> None:
                       "0350626r-sdi01: ansible_host '10.35.2.12' is outside its network pedagogical",
                       "0350626r-sdi01: in 2 schools: school_0350607v, school_0350626r")
     assert output.count("TASK [validate_inventory : Refuse the inventory") == 1
+
+
+def _connect(**variables: object) -> Mutation:
+    def mutate(inventory: Inventory) -> None:
+        for name in LAB_CONNECTION:
+            inventory["all"]["vars"].pop(name)
+        inventory["all"]["vars"].update(variables)
+    return mutate
+
+
+def test_lockout_root_without_admins(tmp_path: Path) -> None:
+    _refused(_run(tmp_path, LAB, _connect(ansible_user="root")),
+             "0350607v-srv, 0350607v-sdi01, 0350607v-sdi02: Ansible connects as root (ansible_user)",
+             "(common__sshd_permit_root_login: no)", "cartable_admins has no administrator with a key",
+             "common__sshd_permit_root_login: prohibit-password")
+
+
+def test_lockout_root_with_admins_names_them(tmp_path: Path) -> None:
+    _refused(_run(tmp_path, LAB, _connect(ansible_user="root", cartable_admins=[JDUPONT])),
+             "the next run could not connect. Set ansible_user to an administrator of cartable_admins (jdupont)")
+
+
+def test_lockout_user_that_is_not_an_admin(tmp_path: Path) -> None:
+    absent = {**JDUPONT, "state": "absent"}
+    _refused(_run(tmp_path, LAB, _connect(ansible_user="deploy", cartable_admins=[absent])),
+             "Ansible connects as 'deploy' (ansible_user), which is not an administrator with a key",
+             "validate_inventory__kept_logins")
+
+
+def test_lockout_only_on_the_hosts_concerned(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        _connect(ansible_user="root", cartable_admins=[JDUPONT])(inventory)
+        # the server keeps root logins for its first run; the workstations do not
+        _school(inventory, "0350607v")["hosts"]["0350607v-srv"]["common__sshd_permit_root_login"] = \
+            "prohibit-password"
+
+    output = _refused(_run(tmp_path, LAB, mutate), "0350607v-sdi01, 0350607v-sdi02: Ansible connects as root")
+    assert "0350607v-srv" not in output.split("Refuse the inventory")[-1].split("connects as root")[0]
+
+
+@pytest.mark.parametrize("variables", [
+    {"ansible_user": "root", "common__sshd_permit_root_login": "prohibit-password"},
+    {"ansible_user": "root", "common__sshd_permit_root_login": True},
+    {"ansible_user": "jdupont", "cartable_admins": [JDUPONT]},
+    {"ansible_user": "root", "ansible_connection": "community.docker.docker"},
+], ids=["root-allowed", "root-yes", "admin", "not-ssh"])
+def test_a_way_in_remains(tmp_path: Path, variables: dict) -> None:
+    result = _run(tmp_path, LAB, _connect(**variables))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_host_name_not_dns_safe(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        hosts = _school(inventory, "0350607v")["hosts"]
+        hosts["Salle_Info-PC-01"] = {**hosts["0350607v-sdi02"], "ansible_host": "10.35.0.99",
+                                     "cartable_mac": "52:54:00:35:07:99"}
+
+    _refused(_run(tmp_path, LAB, mutate),
+             "Salle_Info-PC-01: host name 'Salle_Info-PC-01' is not DNS-safe (1-15 lower-case letters")
