@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import shlex
 import subprocess
 import time
@@ -26,6 +28,18 @@ def ensure_ssh_key(name: str = "id_ed25519") -> str:
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"cartable-lab-{name}", "-f", str(key)])
     return (key.with_suffix(".pub")).read_text()
+
+
+def ensure_vault_password() -> Path:
+    """The lab's ansible-vault password (random, made once, kept with the vault file that
+    roles/file_server writes under .cache/lab/group_vars/: never in the repository)."""
+    path = STATE / "vault-password"
+    if not path.exists():
+        STATE.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 def write_connection_inventory(model: dict, results: dict) -> None:
@@ -86,6 +100,9 @@ def write_connection_inventory(model: dict, results: dict) -> None:
             # lock-out guard).
             "validate_inventory__kept_logins": [LAB_USER],
             "cartable_lab": lab,
+            # roles/file_server keeps the generated Samba passwords in a vault file beside an
+            # inventory source: here, not in the committed inventories/lab/.
+            "file_server__vault_file": str(STATE / "group_vars" / "all" / "file_server_passwords.vault.yml"),
         },
         "hosts": hosts,
     }}
@@ -112,7 +129,8 @@ def playbook_command(playbook: Path, extra: list[str], inventory: str) -> list[s
     connection = STATE / "connection.yml"
     if not connection.exists():
         raise LabError(f"{connection} does not exist: run `lab.py up` first")
-    return [tool("ansible-playbook"), "-i", inventory, "-i", str(connection), str(playbook), *extra]
+    return [tool("ansible-playbook"), "-i", inventory, "-i", str(connection),
+            "--vault-password-file", str(ensure_vault_password()), str(playbook), *extra]
 
 
 def cmd_playbook(playbook: Path, args: argparse.Namespace) -> int:

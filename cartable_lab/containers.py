@@ -11,7 +11,8 @@ from pathlib import Path
 
 from cartable_lab.common import (LAB_KIND, LAB_USER, LABEL, STATE, SYSTEMD_RUN_ARGS, LabError, docker, log,
                                  parallel, run, sha, stage)
-from cartable_lab.connection import close_ssh_masters, ensure_ssh_key, write_connection_inventory
+from cartable_lab.connection import (close_ssh_masters, ensure_ssh_key, ensure_vault_password,
+                                     write_connection_inventory)
 from cartable_lab.engine import docker_answers, ensure_engine
 from cartable_lab.images import build_images
 from cartable_lab.infra import config_script
@@ -169,6 +170,7 @@ def cmd_up(args: argparse.Namespace) -> None:
             f"from {args.inventory}")
     STATE.mkdir(parents=True, exist_ok=True)
     pubkey = ensure_ssh_key()
+    ensure_vault_password()
     with stage("networks"):
         # What an earlier `up` made and this lab no longer has (another school, say) goes first.
         have = existing(LAB_KIND, "container")
