@@ -399,6 +399,11 @@ def cartable_inventory_problems(hosts: Any, schools: Any, groups: Any,
     name = "cartable_inventory_problems"
     hosts = _checked(name, "hosts", hosts, HOST_KEYS)
     schools = _checked(name, "schools", schools, SCHOOL_KEYS)
+    known = {str(host["name"]) for host in hosts}
+    for school in schools:
+        if not _is_list(school["hosts"]) or not all(str(member) in known for member in school["hosts"]):
+            raise AnsibleFilterError(f"{name}: schools entry {school['name']!r}: hosts {school['hosts']!r} is not "
+                                     "a list of hosts of the summary")
     if not isinstance(groups, Mapping):
         raise AnsibleFilterError(f"{name}: groups {groups!r} is not a mapping {{group: [hosts]}}")
     settings = settings or {}

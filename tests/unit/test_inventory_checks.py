@@ -403,6 +403,8 @@ def test_report_lists_at_most_max_lines() -> None:
     (([{"name": "a"}], [], {}), "lacks groups, printer"),
     (([], [{"name": "school_x"}], {}), "schools entry {'name': 'school_x'} is not the role's summary"),
     (([], [], ["all"]), "groups ['all'] is not a mapping"),
+    (([], [{"name": "school_x", "hosts": ["pc"], "server": "", "networks": {}}], {}),
+     "schools entry 'school_x': hosts ['pc'] is not a list of hosts of the summary"),
     (([], [], {}, {"network_key": []}), "settings {'network_key': []} is not a mapping of network_keys"),
     (([], [], {}, {"network_keys": "subnet"}), "settings.network_keys 'subnet' is not a list of strings"),
 ])
