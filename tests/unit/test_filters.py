@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import os
@@ -17,6 +16,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from hypothesis import given
 from hypothesis import strategies as st
+from plugin_loader import filters_of, load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "filter_plugins" / "cartable_net.py"
@@ -24,11 +24,7 @@ BIN = Path(sys.executable).parent
 
 
 def _load_plugin() -> Any:
-    spec = importlib.util.spec_from_file_location("cartable_net", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("cartable_net")
 
 
 FILTERS: dict[str, Callable[..., Any]] = _load_plugin().FilterModule().filters()
@@ -327,11 +323,7 @@ def _every_filter() -> dict[str, Callable[..., Any]]:
     """The filters of every plugin file of filter_plugins/ (not only cartable_net)."""
     found: dict[str, Callable[..., Any]] = {}
     for path in sorted(PLUGIN.parent.glob("*.py")):
-        spec = importlib.util.spec_from_file_location(f"doc_{path.stem}", path)
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        found.update(module.FilterModule().filters())
+        found.update(filters_of(path.stem))
     return found
 
 

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from plugin_loader import filters_of
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _filters(name: str) -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location(name, REPO / "filter_plugins" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return filters_of(name)
 
 
 ports = _filters("cartable_firewall")["cartable_firewall_ports"]

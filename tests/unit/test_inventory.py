@@ -18,7 +18,7 @@ from cartable.errors import InputError
 from cartable.inventory import build
 from cartable.site import read_site
 
-from conftest import DIRECTORY, ELEMENTAIRE, MATERNELLE, PRIMAIRE, REPO, site_data
+from conftest import DIRECTORY, ELEMENTAIRE, MATERNELLE, PRIMAIRE, REPO
 
 SCHOOLS = read_directory(DIRECTORY)
 

@@ -6,20 +6,16 @@ the role through ansible-playbook) on a small summary of the shape the role buil
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location("cartable_inventory_checks",
-                                               REPO / "filter_plugins/cartable_inventory_checks.py")
-assert _SPEC and _SPEC.loader
-checks: Any = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(checks)
+checks: Any = load_plugin("cartable_inventory_checks")
 FILTERS = checks.FilterModule().filters()
 problems_of = FILTERS["cartable_inventory_problems"]
 lines_of = FILTERS["cartable_problem_lines"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -14,6 +13,7 @@ import pytest
 
 from cartable import naming
 from cartable.equipment import host_id
+from plugin_loader import filters_of
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "filter_plugins" / "cartable_naming.py"
@@ -21,11 +21,7 @@ BIN = Path(sys.executable).parent
 
 
 def _filters() -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location("cartable_naming", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return filters_of("cartable_naming")
 
 
 FILTERS = _filters()

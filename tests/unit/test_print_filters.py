@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "filter_plugins" / "cartable_print.py"
@@ -20,11 +20,7 @@ BIN = Path(sys.executable).parent
 
 
 def _load_plugin() -> Any:
-    spec = importlib.util.spec_from_file_location("cartable_print", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("cartable_print")
 
 
 FILTERS: dict[str, Callable[..., Any]] = _load_plugin().FilterModule().filters()

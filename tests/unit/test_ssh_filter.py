@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
-from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
+from plugin_loader import filters_of
 
-PLUGIN = Path(__file__).resolve().parents[2] / "filter_plugins" / "cartable_ssh.py"
-_spec = importlib.util.spec_from_file_location("cartable_ssh", PLUGIN)
-assert _spec and _spec.loader
-_mod = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_mod)
-jump = _mod.FilterModule().filters()["cartable_ssh_jump"]
+jump = filters_of("cartable_ssh")["cartable_ssh_jump"]
 
 
 def proxy_command(option: str) -> list[str]:
