@@ -18,6 +18,7 @@ Rules (the filter plugins in filter_plugins/cartable_net.py apply the same ones)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import netaddr
@@ -81,15 +82,22 @@ def _first_free_block(free: netaddr.IPSet, prefix: int) -> netaddr.IPNetwork | N
     return None
 
 
-def _place_subnets(needs: list[Need], result: dict[str, SchoolAllocation],
-                   supernet: netaddr.IPNetwork, others: tuple[netaddr.IPNetwork, ...],
-                   where: str) -> None:
+def _free_space(supernet: netaddr.IPNetwork, allocations: Iterable[SchoolAllocation],
+                others: Iterable[netaddr.IPNetwork]) -> netaddr.IPSet:
+    """The supernet less every school's subnets and the site's other networks."""
     free = netaddr.IPSet([supernet])
-    for alloc in result.values():
+    for alloc in allocations:
         for net in alloc.subnets.values():
             free.remove(net)
     for other in others:
         free.remove(other)
+    return free
+
+
+def _place_subnets(needs: list[Need], result: dict[str, SchoolAllocation],
+                   supernet: netaddr.IPNetwork, others: tuple[netaddr.IPNetwork, ...],
+                   where: str) -> None:
+    free = _free_space(supernet, result.values(), others)
     for need in needs:
         if need.uai in result:
             continue
@@ -233,12 +241,7 @@ def grow(plan: dict[str, SchoolAllocation], uai: str, network: str, prefix: int,
     keeping its offset from the start of the block."""
     alloc = plan[uai]
     net = alloc.subnets[network]
-    free = netaddr.IPSet([supernet])
-    for other in plan.values():
-        for block in other.subnets.values():
-            free.remove(block)
-    for block in others:
-        free.remove(block)
+    free = _free_space(supernet, plan.values(), others)
     wider = netaddr.IPNetwork(f"{net.network}/{prefix}").cidr
     if wider.first == net.first and wider in supernet and \
             (netaddr.IPSet([wider]) - netaddr.IPSet([net])).issubset(free):
