@@ -2,13 +2,15 @@
 
 Layout (little-endian):
 
-    fixed header  80 bytes: magic "CARTFLT\\0", version u16, reserved u16, header length u32,
+    fixed header  80 bytes: magic "CARTFLT\\0", version u16, filter bits u16, header length u32,
                   entry count u64, category count u32, metadata length u32,
                   hash key (16 bytes), SHA-256 of everything after the fixed header (32 bytes)
     metadata      JSON (sorted keys): categories [{name, usage, domains, source_sha256}],
                   aliases {alias: category}; padded with NULs to a multiple of 8 bytes
     keys          count x u64: blake2b(name, digest_size=8, key=hash key), sorted ascending
     categories    count x u16: the category id (index in metadata) of each key
+    prefilter     2^bits bits (>= 8 per entry): bit (key >> (64 - bits)) set for every key, so
+                  that most unlisted names (~90 %) skip the binary search
 
 A name listed in several categories has one entry per category (equal keys, adjacent).
 The hash key is a format constant (stored in the header), not a per-build random value, so that
@@ -84,12 +86,18 @@ def compile_lists(lists: ListSet, key: bytes = HASH_KEY) -> bytes:
     if sys.byteorder != "little":
         keys.byteswap()
         cats.byteswap()
+    bits = max(16, (8 * len(keys) - 1).bit_length())
+    prefilter = bytearray(1 << (bits - 3))
+    shift = 64 - bits
+    for k in keys:
+        i = k >> shift
+        prefilter[i >> 3] |= 1 << (i & 7)
     meta = _metadata(lists)
     header_len = _FIXED.size + len(meta)
     pad = b"\0" * (-header_len % 8)
     header_len += len(pad)
-    body = meta + pad + keys.tobytes() + cats.tobytes()
-    fixed = _FIXED.pack(MAGIC, VERSION, 0, header_len, len(keys), len(categories), len(meta),
+    body = meta + pad + keys.tobytes() + cats.tobytes() + bytes(prefilter)
+    fixed = _FIXED.pack(MAGIC, VERSION, bits, header_len, len(keys), len(categories), len(meta),
                         key, hashlib.sha256(body).digest())
     return fixed + body
 
@@ -140,6 +148,8 @@ class Build:
     counts: dict[str, int]
     keys: memoryview
     cats: memoryview
+    prefilter: memoryview
+    shift: int
     _map: mmap.mmap
     _hash: Callable[[str], int]
 
@@ -156,13 +166,16 @@ class Build:
         `host` must be normalised (lists.normalize_name)."""
         found: list[tuple[str, str]] = []
         keys, cats, names, total = self.keys, self.cats, self.categories, len(self.keys)
+        prefilter, shift = self.prefilter, self.shift
         suffix = host
         while True:
             h = self._hash(suffix)
-            i = bisect_left(keys, h)
-            while i < total and keys[i] == h:
-                found.append((suffix, names[cats[i]]))
-                i += 1
+            bit = h >> shift
+            if prefilter[bit >> 3] >> (bit & 7) & 1:
+                i = bisect_left(keys, h)
+                while i < total and keys[i] == h:
+                    found.append((suffix, names[cats[i]]))
+                    i += 1
             dot = suffix.find(".")
             if dot < 0:
                 return found
@@ -171,6 +184,7 @@ class Build:
     def close(self) -> None:
         self.keys.release()
         self.cats.release()
+        self.prefilter.release()
         self._map.close()
 
 
@@ -197,7 +211,7 @@ def open_build(path: Path) -> Build:
 
 
 def _verify(path: Path, mapped: mmap.mmap, identity: tuple[int, int, int, int]) -> Build:
-    magic, version, _, header_len, count, n_cats, meta_len, key, sha = \
+    magic, version, bits, header_len, count, n_cats, meta_len, key, sha = \
         _FIXED.unpack_from(mapped, 0)
     if magic != MAGIC:
         raise BuildError(f"{path}: not a compiled list (bad magic)")
@@ -205,7 +219,9 @@ def _verify(path: Path, mapped: mmap.mmap, identity: tuple[int, int, int, int]) 
         raise BuildError(f"{path}: format version {version}, this helper reads {VERSION}")
     if sys.byteorder != "little":  # pragma: no cover
         raise BuildError("this helper runs on a big-endian machine: unsupported")
-    expected = header_len + count * 10
+    if not 16 <= bits <= 40:
+        raise BuildError(f"{path}: prefilter of 2^{bits} bits (corrupt)")
+    expected = header_len + count * 10 + (1 << (bits - 3))
     if len(mapped) != expected or header_len < _FIXED.size + meta_len or header_len % 8:
         raise BuildError(f"{path}: {len(mapped)} bytes where the header announces {expected} "
                          "(truncated or corrupt)")
@@ -223,11 +239,13 @@ def _verify(path: Path, mapped: mmap.mmap, identity: tuple[int, int, int, int]) 
         raise BuildError(f"{path}: {len(names)} categories named, {n_cats} announced")
     view = memoryview(mapped)
     keys = view[header_len:header_len + count * 8].cast("Q")
-    cats = view[header_len + count * 8:].cast("H")
+    cats = view[header_len + count * 8:header_len + count * 10].cast("H")
+    prefilter = view[header_len + count * 10:]
     view.release()
     if count and max(cats) >= n_cats:
         keys.release()
         cats.release()
+        prefilter.release()
         raise BuildError(f"{path}: a category id out of range (corrupt)")
-    return Build(str(path), identity, names, usage, aliases, counts, keys, cats, mapped,
-                 name_hasher(key))
+    return Build(str(path), identity, names, usage, aliases, counts, keys, cats, prefilter,
+                 64 - bits, mapped, name_hasher(key))

@@ -20,6 +20,8 @@ from pathlib import Path
 from cartable.errors import InputError, Problem
 
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
+_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+                   r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\Z")
 _NUMERIC_LABEL = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)\Z")
 MAX_NOTES = 5
 
@@ -48,6 +50,8 @@ def normalize_name(text: str) -> str:
     """A domain as stored and looked up: lower case, punycode, no trailing dot or `*.`.
 
     Raises ValueError saying what is wrong (empty, a space, a path, a bad label...)."""
+    if len(text) <= 253 and _NAME.match(text):  # already normal: the common case, fast
+        return text
     name = text.strip().lower()
     if name.startswith("*."):
         name = name[2:]
@@ -77,11 +81,13 @@ def is_ip_literal(host: str) -> bool:
     """True for an address rather than a name: IPv4, IPv6 (bracketed or not), and the numeric
     forms browsers accept as IPv4 (`2130706433`, `0x7f.1`: a numeric last label)."""
     bare = host.strip().strip("[]").split("%", 1)[0]
-    try:
-        ipaddress.ip_address(bare)
-        return True
-    except ValueError:
-        pass
+    if ":" in bare:
+        try:
+            ipaddress.ip_address(bare)
+            return True
+        except ValueError:
+            return False
+    # every IPv4 form (dotted, decimal, hex, octal, short) ends with a numeric label
     last = bare.rstrip(".").rsplit(".", 1)[-1].lower()
     return bool(last) and bool(_NUMERIC_LABEL.match(last))
 

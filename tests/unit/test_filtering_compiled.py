@@ -88,3 +88,13 @@ def test_write_build_leaves_no_partial_file(tmp_path: Path) -> None:
     assert open_build(out).lookup("x.example") == [("x.example", "games")]
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
     old.close()
+
+
+def test_the_prefilter_never_hides_a_listed_name(tmp_path: Path) -> None:
+    names = [f"n{i}.example{i % 7}.org" for i in range(5000)]
+    out = build_file(tmp_path, {"big": ("black", "\n".join(names) + "\n")})
+    build = open_build(out)
+    assert all(build.lookup(f"www.{n}") == [(n, "big")] for n in names)
+    misses = sum(bool(build.lookup(f"x{i}.unlisted.example")) for i in range(5000))
+    assert misses == 0
+    build.close()
