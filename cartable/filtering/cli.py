@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from cartable.errors import InputError, Problem
-from cartable.filtering.compiled import BuildError, compile_lists, open_build, write_build
+from cartable.filtering.compiled import (Build, BuildError, compile_lists, open_build,
+                                         write_build)
 from cartable.filtering.helper import BUILD_FILE, build_path, read_policy
 from cartable.filtering.lists import is_ip_literal, normalize_name, read_lists
 from cartable.filtering.policy import bind, host_of, judge
@@ -94,7 +95,7 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _listing(build, value: str) -> str:  # type: ignore[no-untyped-def]
+def _listing(build: Build, value: str) -> str:
     host = host_of(value)
     if is_ip_literal(host):
         return "an IP address (always refused)"
