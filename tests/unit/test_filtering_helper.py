@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from cartable.filtering import helper as helper_mod
 from cartable.filtering.helper import Responder, Source
 from cartable.filtering.policy import policy_from_dict
