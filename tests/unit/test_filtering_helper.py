@@ -168,7 +168,7 @@ def _exchange(proc: subprocess.Popen, lines: list[str], timeout: float = 10) -> 
 
 def test_concurrent_protocol_over_a_pipe(tmp_path: Path) -> None:
     _publish(tmp_path, "b1")
-    proc = _start(tmp_path)
+    proc = _start(tmp_path, POLICY, "--check-interval", "3600")  # swaps only on SIGHUP
     try:
         # one request, its reply before anything else is sent: nothing waits in a buffer
         assert _exchange(proc, ["0 casino.example -"]) == ["0 ERR message=gambling log=gambling"]
@@ -180,8 +180,9 @@ def test_concurrent_protocol_over_a_pipe(tmp_path: Path) -> None:
                            "2 ERR message=ip-address log=ip-address",
                            "0 ERR message=ip-address log=ip-address",
                            "5 ERR message=invalid-host log=invalid-host"]
-        # a swap while running (SIGHUP forces the check)
+        # a swap while running: not seen before SIGHUP, seen after
         _publish(tmp_path, "b2", dict(SAMPLE, games=("black", "elsewhere.example\n")))
+        assert _exchange(proc, ["4 www.elsewhere.example -"]) == ["4 OK"]
         proc.send_signal(signal.SIGHUP)
         time.sleep(0.2)
         assert _exchange(proc, ["4 www.elsewhere.example -"]) == \
