@@ -75,3 +75,11 @@ def test_bad_input_exit_2_nothing_written(tmp_path: Path, capsys) -> None:
     policy.write_text('{"block": ["adult"]}')
     assert "no category adult" in _fails(capsys, "filter", "check", str(out), "--policy",
                                          str(policy), "x.example")
+
+
+def test_compile_reports_skipped_lines_with_file_and_line(tmp_path: Path, capsys) -> None:
+    tree = ut1_tree(tmp_path / "ut1", {"games": ("black", "ok.example\nhttp://x.example/a\n")})
+    assert main(["filter", "compile", "--lists", str(tree), "--out",
+                 str(tmp_path / "lists.cfl")]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {tree / 'games' / 'domains'}:2: skipped 'http://x.example/a'" in err
