@@ -77,12 +77,13 @@ def compile_lists(lists: ListSet, key: bytes = HASH_KEY) -> bytes:
         raise ValueError(f"{len(categories)} categories: at most {MAX_CATEGORIES}")
     lists = ListSet(tuple(categories), lists.aliases)
     digest = name_hasher(key)
-    combined: set[int] = set()
+    ordered: list[int] = []
     for cid, category in enumerate(categories):
-        combined.update((digest(name) << 16) | cid for name in category.domains)
-    ordered = sorted(combined)
+        ordered.extend((digest(name) << 16) | cid for name in category.domains)
+    ordered.sort()  # equal values (a 64-bit collision inside one category) are kept: harmless
     keys = array("Q", [v >> 16 for v in ordered])
     cats = array("H", [v & 0xFFFF for v in ordered])
+    del ordered
     if sys.byteorder != "little":
         keys.byteswap()
         cats.byteswap()

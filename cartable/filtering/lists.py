@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,7 @@ class Category:
 
     name: str
     usage: tuple[str, ...]
-    domains: frozenset[str]
+    domains: AbstractSet[str]  # not copied into a frozenset: 5 M names would be held twice
     source_sha256: str  # of the raw domains file ("" when there is none)
     skipped: int = 0
     notes: tuple[str, ...] = field(default=())
@@ -92,12 +93,14 @@ def is_ip_literal(host: str) -> bool:
     return bool(last) and bool(_NUMERIC_LABEL.match(last))
 
 
-def parse_domains(data: bytes, where: str) -> tuple[set[str], int, list[str]]:
-    """The names of a `domains` file, the number of lines skipped, and notes on the first ones."""
+def parse_domains(lines: Iterable[bytes], where: str) -> tuple[set[str], int, list[str]]:
+    """The names of a `domains` file, the number of lines skipped, and notes on the first ones
+    (lines are streamed: a 5 M-line file is never held whole in memory)."""
     names: set[str] = set()
     skipped = 0
     notes: list[str] = []
-    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+    for number, data in enumerate(lines, 1):
+        raw = data.decode("utf-8", "replace")
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -126,12 +129,18 @@ def read_category(folder: Path, name: str) -> Category:
         return Category(name, usage, frozenset(), "", 0,
                         (f"{folder}: no domains file; the category compiles empty "
                          "(its urls/expressions are not used)",))
-    data = domains_file.read_bytes()
-    names, skipped, notes = parse_domains(data, str(domains_file))
+    digest = hashlib.sha256()
+
+    def lines() -> Iterator[bytes]:
+        with open(domains_file, "rb") as handle:
+            for line in handle:
+                digest.update(line)
+                yield line
+
+    names, skipped, notes = parse_domains(lines(), str(domains_file))
     if skipped > len(notes):
         notes.append(f"{domains_file}: {skipped} line(s) skipped in all")
-    return Category(name, usage, frozenset(names), hashlib.sha256(data).hexdigest(), skipped,
-                    tuple(notes))
+    return Category(name, usage, names, digest.hexdigest(), skipped, tuple(notes))
 
 
 def _category_folders(root: Path) -> dict[str, Path]:
