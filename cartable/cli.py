@@ -5,6 +5,8 @@
     cartable inventory diff    SITE   show what build would change, write nothing
     cartable inventory grow    SITE UAI [--network N] [--yes]   give a school a larger subnet
     cartable inventory release SITE UAI|HOST...   free reserved schools or freed host addresses
+    cartable filter compile --lists DIR --out FILE   compile the UT1 lists (docs/filtering.md)
+    cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
 2 bad input or any other failure (nothing written).
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from cartable import allocate as al
 from cartable.errors import InputError, Problem
+from cartable.filtering import cli as filter_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -74,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
                              help="school directory CSV (default: 'directory:' of the site file)")
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
+    filter_cli.add_parser(top)
     return parser
 
 
@@ -102,6 +106,8 @@ def _site(path: Path) -> Site:
 
 def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.area == "filter":
+        return filter_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]

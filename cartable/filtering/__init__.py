@@ -1,0 +1,12 @@
+"""Web filtering engine: UT1 lists compiled into one verified binary file, policies, and the
+squid external ACL helper that allows a request only on a positive verdict (fail-closed).
+
+- lists.py: read UT1 categories (domains files, usage, symlinked aliases) and normalise names;
+- compiled.py: the binary format, compile (deterministic, written by rename), open (verified),
+  suffix lookup;
+- policy.py: a school's policy (blocked categories, allow-list mode, local lists), the verdict;
+- helper.py: squid's concurrent external ACL protocol, atomic swap of builds;
+- cli.py: `cartable filter compile|check`.
+
+See docs/filtering.md.
+"""
