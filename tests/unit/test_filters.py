@@ -16,18 +16,14 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from hypothesis import given
 from hypothesis import strategies as st
-from plugin_loader import filters_of, load_plugin
+from plugin_loader import filters_of
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "filter_plugins" / "cartable_net.py"
 BIN = Path(sys.executable).parent
 
 
-def _load_plugin() -> Any:
-    return load_plugin("cartable_net")
-
-
-FILTERS: dict[str, Callable[..., Any]] = _load_plugin().FilterModule().filters()
+FILTERS: dict[str, Callable[..., Any]] = filters_of("cartable_net")
 
 
 def f(name: str, *args: Any) -> Any:

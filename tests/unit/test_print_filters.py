@@ -12,18 +12,14 @@ from typing import Any
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from plugin_loader import load_plugin
+from plugin_loader import filters_of
 
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "filter_plugins" / "cartable_print.py"
 BIN = Path(sys.executable).parent
 
 
-def _load_plugin() -> Any:
-    return load_plugin("cartable_print")
-
-
-FILTERS: dict[str, Callable[..., Any]] = _load_plugin().FilterModule().filters()
+FILTERS: dict[str, Callable[..., Any]] = filters_of("cartable_print")
 school_printers = FILTERS["cartable_school_printers"]
 print_queues = FILTERS["cartable_print_queues"]
 room_queue = FILTERS["cartable_room_queue"]
