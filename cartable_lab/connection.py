@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cartable_lab.common import (LAB_USER, PREFIX, ROOT, STATE, TIMINGS, LabError, ansible_env, load_filter,
                                  log, run, tool)
+from cartable_lab.lists import connection_vars as lists_connection_vars
 
 
 # The lab site's administrator (cartable_admins of the connection inventory): a DSI engineer
@@ -79,6 +80,8 @@ def write_connection_inventory(model: dict, results: dict) -> None:
         "sites": topo["sites"],
         "printers": topo["printers"],
         "admin": {"name": LAB_ADMIN, "key": str(STATE / "ssh" / LAB_ADMIN)},
+        # What the internet container serves from the controller (UT1 origin, DSI publication).
+        "www": str(STATE / "www"),
     }
     common = " ".join([
         f"-o UserKnownHostsFile={STATE / 'known_hosts'}",
@@ -103,6 +106,8 @@ def write_connection_inventory(model: dict, results: dict) -> None:
             # roles/file_server keeps the generated Samba passwords in a vault file beside an
             # inventory source: here, not in the committed inventories/lab/.
             "file_server__vault_file": str(STATE / "group_vars" / "all" / "file_server_passwords.vault.yml"),
+            # roles/school_proxy fetches the lab's signed lists (cartable_lab/lists.py).
+            **lists_connection_vars(model),
         },
         "hosts": hosts,
     }}

@@ -16,6 +16,7 @@ from cartable_lab.connection import (close_ssh_masters, ensure_ssh_key, ensure_v
 from cartable_lab.engine import docker_answers, ensure_engine
 from cartable_lab.images import build_images
 from cartable_lab.infra import config_script
+from cartable_lab.lists import publish as publish_lists
 from cartable_lab.model import lab_model
 
 
@@ -110,6 +111,9 @@ def create_container(model: dict, spec: dict, images: dict, spec_hash: str, kind
         cmd += ["--network-alias", alias]
     for name, address in sorted(spec.get("etc_hosts", {}).items()):
         cmd += ["--add-host", f"{name}:{address}"]
+    for source, target in spec.get("mounts", []):
+        Path(source).mkdir(parents=True, exist_ok=True)
+        cmd += ["--volume", f"{source}:{target}:ro"]
     docker(*cmd, images[spec["image"]])
     for net, address in spec["networks"][1:]:
         extra = []
@@ -212,6 +216,8 @@ def cmd_up(args: argparse.Namespace) -> None:
         bad = {n: r["state"] for n, r in results.items() if r["state"] != "running"}
         if bad:
             log(f"warning: systemd not `running` in {bad}")
+    with stage("filtering lists (UT1 origin, DSI mirror job)"):
+        publish_lists(model)
         write_connection_inventory(model, results)
     log(f"connection inventory: {STATE / 'connection.yml'}")
     log(f"lab up: converge with `{Path(sys.argv[0]).name} converge` "

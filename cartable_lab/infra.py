@@ -35,6 +35,15 @@ def internet_config(model: dict) -> str:
             f'    return 200 "cartable-lab site {name} ({categories[name]})\\n";',
             "}",
         ]
+    for name, folder in sorted((topo["internet"].get("file_sites") or {}).items()):
+        servers += [
+            "server {",
+            "    listen 80;",
+            f"    server_name {name};",
+            f"    root /srv/cartable-lab/{folder};",
+            "    default_type application/octet-stream;",
+            "}",
+        ]
     conf = "\n".join(servers) + "\n"
     san = ",".join(f"DNS:{n}" for n in names)
     return f"""set -eu

@@ -7,7 +7,7 @@ import ipaddress
 import json
 from pathlib import Path
 
-from cartable_lab.common import LAB_DIR, PREFIX, LabError, ansible_env, load_yaml, run, tool
+from cartable_lab.common import LAB_DIR, PREFIX, STATE, LabError, ansible_env, load_yaml, run, tool
 
 
 def read_inventory(path: Path) -> dict:
@@ -83,7 +83,8 @@ def lab_model(inventory: Path, school: str | None = None) -> dict:
     site_names = list(topo["sites"]["allowed"]) + [n for names in topo["sites"]["blocked"].values()
                                                   for n in names]
     internet_ip = topo["internet"]["addresses"]["internet"]
-    etc_hosts = {name: internet_ip for name in site_names}
+    file_sites = dict(topo["internet"].get("file_sites") or {})
+    etc_hosts = {name: internet_ip for name in [*site_names, *file_sites]}
     proxy = topo["academic_proxy"]
 
     containers: list[dict] = []
@@ -139,7 +140,8 @@ def lab_model(inventory: Path, school: str | None = None) -> dict:
         "name": f"{PREFIX}-{topo['internet']['name']}", "host": None,
         "hostname": topo["internet"]["name"], "role": "internet", "image": "infra",
         "networks": [[n, a] for n, a in topo["internet"]["addresses"].items()], "mac": None,
-        "aliases": [topo["internet"]["name"], *site_names], "etc_hosts": {},
+        "aliases": [topo["internet"]["name"], *site_names, *file_sites], "etc_hosts": {},
+        "mounts": [[str(STATE / "www"), "/srv/cartable-lab"]] if file_sites else [],
     })
     return {"school": school, "inventory": str(inventory), "networks": networks,
             "containers": containers, "topology": topo, "site_names": site_names}

@@ -9,10 +9,15 @@ calls school_network's ``service_ports.yml``, which writes the role's drop-in
 Each entry is ``{port: N, protocol: tcp|udp}`` (protocol defaults to tcp) or a bare port
 number (tcp). The result is ``{'tcp': [...], 'udp': [...]}``, each sorted and without
 duplicates; a bad entry raises AnsibleFilterError naming the role, the entry and the fix.
+
+``egress | cartable_firewall_egress(role)`` checks what a role lets its own system user reach
+(``{user: proxy, destinations: [{address, port, protocol}]}``, the school proxy reaching the
+academic proxy only) and returns it normalised (``{}`` when nothing is declared).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -60,8 +65,56 @@ def cartable_firewall_ports(ports: Any, service: str) -> dict[str, list[int]]:
     return {protocol: sorted(numbers) for protocol, numbers in result.items()}
 
 
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _egress_fail(service: str, problem: str) -> AnsibleFilterError:
+    return AnsibleFilterError(f"cartable_firewall_egress: egress of {service}: {problem}")
+
+
+def cartable_firewall_egress(egress: Any, service: str) -> dict[str, Any]:
+    """Normalise a role's egress restriction: {'user': str, 'destinations': [{address, port,
+    protocol}]} sorted, or {} when none is declared."""
+    if not egress:
+        return {}
+    if not isinstance(egress, dict):
+        raise _egress_fail(service, f"{egress!r} is not a mapping {{user, destinations}}")
+    unknown = sorted(set(egress) - {"user", "destinations"})
+    if unknown:
+        raise _egress_fail(service, f"unknown keys {unknown} (allowed: user, destinations)")
+    user = egress.get("user")
+    if not isinstance(user, str) or not _USER_RE.match(user):
+        raise _egress_fail(service, f"user {user!r} is not a system user name")
+    destinations = egress.get("destinations")
+    if not isinstance(destinations, list) or not destinations:
+        raise _egress_fail(service, f"destinations {destinations!r} must be a non-empty list "
+                                    "(an empty one would cut the service off: declare no egress instead)")
+    result = []
+    for index, dest in enumerate(destinations):
+        if not isinstance(dest, dict) or set(dest) - {"address", "port", "protocol"} \
+                or "address" not in dest or "port" not in dest:
+            raise _egress_fail(service, f"destination {index} {dest!r} must be {{address, port, protocol}}")
+        try:
+            address = ipaddress.ip_address(str(dest["address"]))
+        except ValueError:
+            raise _egress_fail(service, f"destination {index}: {dest['address']!r} is not an IP "
+                                        "address (resolve names before)") from None
+        protocol = dest.get("protocol", "tcp")
+        if protocol not in PROTOCOLS:
+            raise _egress_fail(service, f"destination {index}: protocol {protocol!r} is not tcp or udp")
+        try:
+            port = _port(dest["port"], service, index)
+        except AnsibleFilterError:
+            raise _egress_fail(service, f"destination {index}: port {dest['port']!r} is not a port "
+                                        "number (1-65535)") from None
+        result.append({"address": str(address), "port": port, "protocol": protocol})
+    unique = {(d["address"], d["port"], d["protocol"]): d for d in result}
+    return {"user": user, "destinations": [unique[k] for k in sorted(unique)]}
+
+
 class FilterModule:
     """Cartable's firewall filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"cartable_firewall_ports": cartable_firewall_ports}
+        return {"cartable_firewall_ports": cartable_firewall_ports,
+                "cartable_firewall_egress": cartable_firewall_egress}

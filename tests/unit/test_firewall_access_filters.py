@@ -169,3 +169,38 @@ def test_school_hosts() -> None:
         school_hosts(["x"], {"x": {"cartable_mac": "52:54:00"}}, "srv", [])
     with pytest.raises(AnsibleFilterError, match="is not a list"):
         school_hosts("srv", hostvars, "srv", [])
+
+
+egress = _filters("cartable_firewall")["cartable_firewall_egress"]
+
+
+@pytest.mark.parametrize("declared", [None, {}, []])
+def test_no_egress_restriction(declared: Any) -> None:
+    assert egress(declared, "school_proxy") == {}
+
+
+def test_egress_sorted_unique_with_default_protocol() -> None:
+    declared = {"user": "proxy", "destinations": [
+        {"address": "100.64.35.11", "port": "3128"}, {"address": "100.64.35.10", "port": 3128},
+        {"address": "100.64.35.10", "port": 3128, "protocol": "tcp"}]}
+    assert egress(declared, "school_proxy") == {"user": "proxy", "destinations": [
+        {"address": "100.64.35.10", "port": 3128, "protocol": "tcp"},
+        {"address": "100.64.35.11", "port": 3128, "protocol": "tcp"}]}
+
+
+@pytest.mark.parametrize("declared, fragment", [
+    ({"user": "proxy", "destinations": []}, "must be a non-empty list"),
+    ({"user": "Proxy user", "destinations": [{"address": "10.0.0.1", "port": 1}]}, "not a system user"),
+    ({"user": "proxy", "destinations": [{"address": "academic-proxy", "port": 3128}]},
+     "'academic-proxy' is not an IP address"),
+    ({"user": "proxy", "destinations": [{"address": "10.0.0.1", "port": 0}]}, "port 0 is not a port"),
+    ({"user": "proxy", "destinations": [{"address": "10.0.0.1", "port": 53, "protocol": "icmp"}]},
+     "protocol 'icmp'"),
+    ({"user": "proxy", "destinations": [{"address": "10.0.0.1"}]}, "must be {address, port, protocol}"),
+    ({"user": "proxy", "to": []}, "unknown keys ['to']"),
+])
+def test_bad_egress_named(declared: Any, fragment: str) -> None:
+    with pytest.raises(AnsibleFilterError) as error:
+        egress(declared, "school_proxy")
+    assert "egress of school_proxy" in str(error.value)
+    assert fragment in str(error.value)
