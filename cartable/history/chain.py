@@ -48,6 +48,7 @@ class Record:
     sha256: str
     info: str
     hash: str
+    number: int = 0  # line in the chain file (read_chain), 0 for a new record
 
     @property
     def body(self) -> str:
@@ -113,15 +114,15 @@ def read_chain(folder: Path) -> tuple[list[Record], list[Finding]]:
         where = f"{CHAIN}:{number}"
         if len(parts) != 6 or parts[0] not in (SEAL, PURGE):
             findings.append(Finding(where, f"not a chain record: {text[:80]!r}"))
-            break
-        record = Record(*parts)
+            continue
+        record = Record(*parts, number=number)
         expected = link(previous, *parts[:5])
         if expected.hash != record.hash:
             findings.append(Finding(
                 where, f"record of {record.file} ({record.kind}) does not chain: hash "
                 f"{record.hash[:16]}..., expected {expected.hash[:16]}... (the chain was "
                 "edited, or a record removed or inserted before it)"))
-            break
+        # the next records are checked against this one as stored: one damage, one finding
         records.append(record)
         previous = record.hash
     return records, findings
@@ -252,14 +253,18 @@ def purge(folder: Path, keep_days: int, today: date) -> list[Record]:
     return added
 
 
-def verify(folder: Path, today: date) -> tuple[list[Record], list[Finding], list[str]]:
-    """(records, findings in chain order, notes). No finding = the history is intact."""
+def verify(folder: Path, today: date, keep_days: int = 366
+           ) -> tuple[list[Record], list[Finding], list[str]]:
+    """(records, findings in chain order, notes). No finding = the history is intact.
+
+    A purge by a retention shorter than `keep_days` is a finding (a way to hide a day)."""
     records, findings = read_chain(folder)
     notes: list[str] = []
     files = history_files(folder)
     sealed: dict[str, tuple[int, Record]] = {}
     purged: dict[str, Record] = {}
-    for number, record in enumerate(records, 1):
+    for record in records:
+        number = record.number
         where = f"{CHAIN}:{number}"
         if record.kind == SEAL:
             if record.file in sealed or record.file in purged:
@@ -275,9 +280,9 @@ def verify(folder: Path, today: date) -> tuple[list[Record], list[Finding], list
             findings.append(Finding(where, f"purge of {record.file}: unreadable rule "
                                            f"{record.info!r}"))
             continue
-        if age <= keep:
-            findings.append(Finding(where, f"purge of {record.file} {age} days old, inside "
-                                           f"the retention it names ({keep} days)"))
+        if age <= keep or keep < keep_days:
+            findings.append(Finding(where, f"purge of {record.file} {age} days old, by a "
+                                           f"retention of {keep} days (expected: {keep_days})"))
         if record.file in sealed and sealed[record.file][1].sha256 != record.sha256:
             findings.append(Finding(where, f"{record.file} was changed after its seal "
                                            f"(chain:{sealed[record.file][0]}) and then purged"))

@@ -61,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                           f"(default {LEASES})")
     today(sub)
     sub = verb("verify", "check every sealed file against the chain (exit 1 when damaged)")
+    sub.add_argument("--keep-days", type=int, default=366, metavar="N",
+                     help="the retention purge must use (default 366): a purge of a younger "
+                          "day is reported")
     today(sub)
     sub = verb("purge", "delete the days older than the retention period, recorded in the "
                         "chain")
@@ -111,13 +114,14 @@ def _seal(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     today, folder = _today(args), _folder(args.dir)
-    records, findings, notes = chain.verify(folder, today)
-    for note in notes:
-        print(f"note: {note}")
+    records, findings, notes = chain.verify(folder, today, args.keep_days)
     if findings:
         print(f"BROKEN: {findings[0]}")
         for finding in findings[1:]:
             print(f"  also: {finding}")
+    for note in notes:
+        print(f"note: {note}")
+    if findings:
         return 1
     head = records[-1].hash if records else chain.GENESIS
     sealed = sum(r.kind == chain.SEAL for r in records)
