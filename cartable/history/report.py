@@ -131,34 +131,34 @@ def summary(folder: Path, query: Query, totals: Totals) -> str:
     out = [f"Historique des connexions de {folder}, du {query.start} au {query.end}"]
     wanted = [f"poste {query.name}" if query.name else "",
               f"adresse {query.ip}" if query.ip else "",
-              "requetes bloquees seulement" if query.blocked_only else ""]
+              "requêtes bloquées seulement" if query.blocked_only else ""]
     if any(wanted):
         out.append("Filtre : " + ", ".join(w for w in wanted if w))
-    out.append(f"Requetes : {totals.requests} (bloquees : {totals.blocked}) ; postes : "
+    out.append(f"Requêtes : {totals.requests} (bloquées : {totals.blocked}) ; postes : "
                f"{len(totals.stations)} ; sites : {len(totals.hosts)}")
     if totals.missing_days:
         out.append(f"Jours sans historique ({len(totals.missing_days)}) : "
                    + _ranges(totals.missing_days))
     if totals.unreadable:
-        out.append(f"Lignes non interpretables (gardees telles quelles) : {totals.unreadable}")
+        out.append(f"Lignes non interprétables (gardées telles quelles) : {totals.unreadable}")
     out += ["", "Postes (qui)"]
     rows = sorted(totals.stations.items(), key=lambda i: (-i[1]["requests"], i[0]))
-    out += table(("poste", "MAC", "IP", "requetes", "bloquees", "sites"),
+    out += table(("poste", "MAC", "IP", "requêtes", "bloquées", "sites"),
                  [(*who, c["requests"], c["blocked"], len(totals.station_hosts[who]))
-                  for who, c in rows], {3, 4, 5}) if rows else ["  (aucune requete)"]
-    out += ["", f"Sites les plus demandes (quoi, {TOP} premiers)"]
+                  for who, c in rows], {3, 4, 5}) if rows else ["  (aucune requête)"]
+    out += ["", f"Sites les plus demandés (quoi, {TOP} premiers)"]
     top = sorted(totals.hosts.items(), key=lambda i: (-i[1], i[0]))[:TOP]
-    out += table(("site", "requetes", "bloquees", "postes"),
+    out += table(("site", "requêtes", "bloquées", "postes"),
                  [(h, n, totals.hosts_blocked[h], len(totals.host_stations[h]))
                   for h, n in top], {1, 2, 3}) if top else ["  (aucun)"]
-    out += ["", "Tentatives bloquees par categorie et par jour"]
+    out += ["", "Tentatives bloquées par catégorie et par jour"]
     blocked = sorted(totals.blocked_by_day.items())
-    out += table(("jour", "categorie", "tentatives"),
+    out += table(("jour", "catégorie", "tentatives"),
                  [(d, c, n) for (d, c), n in blocked], {2}) if blocked else ["  (aucune)"]
     categories = by_category(totals)
     if len(categories) > 1:
-        out += ["", "Total par categorie"]
-        out += table(("categorie", "tentatives"),
+        out += ["", "Total par catégorie"]
+        out += table(("catégorie", "tentatives"),
                      sorted(categories.items(), key=lambda i: (-i[1], i[0])), {1})
     return "\n".join(out) + "\n"
 
