@@ -28,8 +28,7 @@ class Query:
     blocked_only: bool = False
 
     def wants(self, entry: Entry) -> bool:
-        if not self.start.isoformat() <= entry.day <= self.end.isoformat():
-            return False
+        """Who and which verdict (aggregate checks the day)."""
         if self.name is not None and entry.name.lower() != self.name.lower():
             return False
         if self.ip is not None and entry.ip != self.ip:
@@ -67,19 +66,19 @@ def read_lines(folder: Path, query: Query, totals: Totals) -> Iterator[str]:
         path = folder / day_file(day)
         packed = path.with_name(path.name + ".gz")
         if path.is_file():
-            handle: io.TextIOBase = open(path, encoding="utf-8", errors="replace")
+            data = path.read_bytes()
         elif packed.is_file():
-            handle = gzip.open(packed, "rt", encoding="utf-8", errors="replace")
+            data = gzip.decompress(packed.read_bytes())
         else:
             if day <= query.end:
                 totals.missing_days.append(day.isoformat())
             continue
-        with handle:
-            yield from handle
+        yield from data.decode("utf-8", errors="replace").splitlines()
 
 
 def aggregate(lines: Iterable[str], query: Query, totals: Totals | None = None) -> Totals:
     totals = totals or Totals()
+    first, last = query.start.isoformat(), query.end.isoformat()
     for text in lines:
         if text.startswith("#"):
             continue
@@ -87,31 +86,39 @@ def aggregate(lines: Iterable[str], query: Query, totals: Totals | None = None) 
         if entry is None:
             totals.unreadable += 1
             continue
-        if not query.wants(entry):
+        if not first <= entry.time[:10] <= last or not query.wants(entry):
             continue
         blocked = entry.verdict == BLOCKED
         host = entry.host
         who = (entry.name, entry.mac, entry.ip)
         totals.requests += 1
         totals.blocked += blocked
-        key = (entry.day, *who, host, entry.verdict, entry.category)
+        key = (entry.time[:10], *who, host, entry.verdict, entry.category)
         row = totals.detail.get(key)
         if row is None:
             totals.detail[key] = [1, entry.bytes, entry.time, entry.time]
         else:
             row[0] += 1
             row[1] += entry.bytes
-            row[2] = min(row[2], entry.time)
-            row[3] = max(row[3], entry.time)
-        station = totals.stations.setdefault(who, Counter())
+            if entry.time < row[2]:
+                row[2] = entry.time
+            if entry.time > row[3]:
+                row[3] = entry.time
+        station = totals.stations.get(who)
+        if station is None:
+            station = totals.stations[who] = Counter()
+            totals.station_hosts[who] = set()
         station["requests"] += 1
         station["blocked"] += blocked
-        totals.station_hosts.setdefault(who, set()).add(host)
+        totals.station_hosts[who].add(host)
         totals.hosts[host] += 1
-        totals.host_stations.setdefault(host, set()).add(who)
+        seen = totals.host_stations.get(host)
+        if seen is None:
+            seen = totals.host_stations[host] = set()
+        seen.add(who)
         if blocked:
             totals.hosts_blocked[host] += 1
-            totals.blocked_by_day[(entry.day, entry.category)] += 1
+            totals.blocked_by_day[(entry.time[:10], entry.category)] += 1
     return totals
 
 

@@ -108,3 +108,15 @@ def test_missing_folder_exit_2(tmp_path: Path, capsys) -> None:
     code, _, err = _report(capsys, tmp_path / "nothing", "--from", "2026-11-01", "--to",
                            "2026-11-02")
     assert code == 2 and "nothing: [--dir] no such folder" in err
+
+
+@pytest.mark.parametrize(("method", "url", "host"), [
+    ("GET", "http://user@WWW.Example.org:8080/a?b#c", "www.example.org"),
+    ("CONNECT", "casino.example:443", "casino.example"),
+    ("CONNECT", "[2001:db8::1]:443", "2001:db8::1"),
+    ("GET", "http://[2001:db8::2]:80/x", "2001:db8::2"),
+    ("CONNECT", "10.1.2.3:443", "10.1.2.3"),
+])
+def test_the_site_of_a_request(method: str, url: str, host: str) -> None:
+    from cartable.history.formats import host_of
+    assert host_of(method, url) == host
