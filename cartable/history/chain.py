@@ -203,7 +203,8 @@ def seal(folder: Path, today: date, leases: Path | None = None,
 def _compress(source: Path, target: Path) -> None:
     """gzip `source` into `target` (by rename; no name or time inside: reproducible)."""
     temp = target.with_name(f".{target.name}.tmp")
-    with open(source, "rb") as raw, open(temp, "wb") as out:
+    private = (lambda name, flags: os.open(name, flags, 0o600))  # 0640 once sealed
+    with open(source, "rb") as raw, open(temp, "wb", opener=private) as out:
         with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
             shutil.copyfileobj(raw, packed, 1 << 20)
         out.flush()

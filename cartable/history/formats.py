@@ -104,7 +104,8 @@ def parse_squid(text: str) -> SquidLine | None:
     if not 0 < stamp < 1e11 or "/" not in parts[3]:
         return None
     category = parts[7].strip() if len(parts) == 8 else NONE
-    return SquidLine(stamp, parts[1], parts[2], parts[3], parts[4], parts[5], parts[6],
+    ip = parts[1][7:] if parts[1].startswith("::ffff:") and "." in parts[1] else parts[1]
+    return SquidLine(stamp, ip, parts[2], parts[3], parts[4], parts[5], parts[6],
                      category or NONE)
 
 

@@ -46,7 +46,7 @@ def test_squid_protocol_over_a_pipe_name_mac_and_garbage(tmp_path: Path) -> None
         "L" + squid(now, "10.35.1.104", "TCP_DENIED/403", "CONNECT", "casino.example:443",
                     "gambling"),  # a lease whose MAC is in the inventory: inventory name
         "L" + squid(now, "10.35.1.109", eui="52-54-00-AA-BB-99"),  # squid's %>eui wins
-        "L" + squid(now, "10.35.1.200"),  # nobody knows it
+        "L" + squid(now, "::ffff:10.35.1.200"),  # nobody knows it (v4-mapped: as IPv4)
         "F",
         "Lnot\ta squid line",  # garbage: kept, escaped, with '-' fields
         "L",  # an empty log line
