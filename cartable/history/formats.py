@@ -50,9 +50,10 @@ def escape(text: str) -> str:
 
 
 def normalize_mac(value: str) -> str:
-    """`52-54-00-AA-BB-01` -> `52:54:00:aa:bb:01`; anything else -> `-`."""
+    """`52-54-00-AA-BB-01` -> `52:54:00:aa:bb:01`; anything else -> `-`, and so is the
+    all-zero address squid's %>eui gives when it found none (loopback, no ARP entry)."""
     value = value.strip().lower()
-    if not _MAC_RE.match(value):
+    if not _MAC_RE.match(value) or not value.strip("0:-"):
         return NONE
     return value.replace("-", ":")
 
