@@ -101,7 +101,8 @@ class Resolver:
         if not force and now - self.checked < self.interval:
             return []
         self.checked = now
-        problems: list[str] = []
+        problems = [f"{w.path}: not found (no names from it until it appears)"
+                    for w in (self._hosts, self._leases) if w.path and _stamp(w.path) is None]
         if _reload(self._hosts):
             self.by_ip, self.by_mac, bad = parse_hosts(self._hosts.text or "[]")
             problems += [f"{self.hosts_path}: {p}" for p in bad]

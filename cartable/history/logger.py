@@ -230,6 +230,8 @@ class DayFiles:
 
     def warn(self, text: str) -> None:
         now = time.monotonic()
+        if len(self.warned) > 1000:
+            self.warned.clear()
         if now - self.warned.get(text, float("-inf")) >= WARN_EVERY:
             self.warned[text] = now
             self.warn_sink(text)

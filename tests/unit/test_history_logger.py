@@ -199,3 +199,18 @@ def test_unwritable_folder_drops_lines_warns_once_and_recovers(tmp_path: Path) -
 def test_the_logformat_constant_matches_the_parser() -> None:
     assert LOGFORMAT == "%ts.%03tu %>a %>eui %Ss/%03>Hs %rm %ru %<st %ea"
     assert (DAY + timedelta(days=1)).isoformat() == "2026-11-03"
+
+
+def test_a_missing_leases_file_is_said_once_and_names_come_back(tmp_path: Path) -> None:
+    files, clock, leases, warnings = _files(tmp_path, stamp(DAY, 10))
+    leases.unlink()
+    clock.now += 2
+    for _ in range(3):
+        files.command(("L" + squid(clock.now, "10.35.1.109")).encode())
+        clock.now += 2
+    assert warnings == [f"{leases}: not found (no names from it until it appears)"]
+    leases.write_text("1764700000 52:54:00:aa:bb:09 10.35.1.109 back-again *\n")
+    files.command(("L" + squid(clock.now, "10.35.1.109")).encode())
+    files.flush()
+    assert [r["name"] for r in _rows(files.folder / "2026-11-02.log")] == [
+        "-", "-", "-", "back-again"]
