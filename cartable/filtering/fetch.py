@@ -13,10 +13,11 @@ SHA-256 against the manifest, write it into a new folder `<root>/builds/<id>/lis
 `<root>/current` by rename(2). The last --keep builds stay; `current`'s never goes.
 `<root>/status.json` records each attempt.
 
-Exit codes: 0 updated or unchanged; 1 fetch failure (network, HTTP error, timeout, manifest
-and signature of two publications after the retries, local write error): retry later;
-2 bad input (unsigned, bad signature, wrong key, bad manifest, hash or size mismatch,
-truncated, empty or corrupt build or delta, a policy category missing, bad arguments).
+Exit codes: 0 updated or unchanged; 1 fetch failure (network, HTTP error, timeout, local
+write error): retry later; 2 bad input (unsigned, bad signature, wrong key, a manifest and a
+signature that still do not match after --retries downloads, bad manifest, hash or size
+mismatch, truncated, empty or corrupt build or delta, a policy category missing, bad
+arguments).
 In every failure nothing changes under `current`.
 
 Runs on the school server: Python 3.11 standard library + Debian's python3-cryptography.
@@ -151,7 +152,8 @@ def fetch_manifest(up: Update) -> tuple[dict, bytes, bytes]:
             verify(key, data, signature)
         except SignatureMismatch as exc:
             if attempt == up.retries:
-                raise FetchError(f"{exc}, {up.retries} times: try again later") from None
+                raise BadUpdate(f"{exc}, {up.retries} times in a row: modified after signing?"
+                                ) from None
             up.notes.append(f"{exc}: retrying in {up.retry_delay:g} s")
             time.sleep(up.retry_delay)
             continue
