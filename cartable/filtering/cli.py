@@ -27,8 +27,8 @@ examples:
   cartable filter check /tmp/build/lists.cfl www.example.org casino.example
   cartable filter check /tmp/build --policy maternelle.json www.education.gouv.fr
   cartable filter keygen --out /etc/cartable/filter-signing.key
-  cartable filter publish --origin https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz \
-      --publish /srv/cartable/filter --key /etc/cartable/filter-signing.key
+  cartable filter publish --publish /srv/cartable/filter --key /etc/cartable/filter-signing.key \
+      --origin https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz
 
 The compiled file is written by rename (never half-written) and verified by the helper
 (cartable-filter-helper) at open. See docs/filtering.md.

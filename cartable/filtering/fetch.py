@@ -319,6 +319,9 @@ def update(up: Update) -> tuple[int, str]:
     status: dict = {"last_attempt": _now(), "manifest_url": up.manifest_url}
     code, result, message, build = 0, "unchanged", "", None
     try:
+        if up.policy is not None:  # a bad policy file is found before anything is fetched
+            from cartable.filtering.helper import read_policy
+            read_policy(up.policy)
         manifest, raw, signature = fetch_manifest(up)
         build = manifest["build"]
         current = current_build(up.root)

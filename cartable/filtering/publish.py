@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cartable.errors import InputError, Problem
 from cartable.filtering.compiled import BuildError, compile_lists, open_build, write_build
 from cartable.filtering.delta import apply_delta, make_delta
@@ -227,7 +229,7 @@ def publish(opts: Options, log: Callable[[str], None] = print,
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _publish(opts: Options, key: object, canaries: list[tuple[str, str]], work: Path,
+def _publish(opts: Options, key: Ed25519PrivateKey, canaries: list[tuple[str, str]], work: Path,
              log: Callable[[str], None], now: datetime | None) -> str:
     if opts.origin.startswith(("http://", "https://")):
         folder = _download(opts.origin, opts.proxy, work)
@@ -268,7 +270,7 @@ def _publish(opts: Options, key: object, canaries: list[tuple[str, str]], work: 
                 "deltas": deltas, "categories": counts, "aliases": lists.aliases}
     text = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode("utf-8")
     old_manifest = _read_manifest(opts.publish)
-    _write(opts.publish / SIGNATURE, sign(key, text).encode("ascii"))  # type: ignore[arg-type]
+    _write(opts.publish / SIGNATURE, sign(key, text).encode("ascii"))
     _write(opts.publish / MANIFEST, text)
     history.append({"id": build_id, "sha256": sha, "size": len(data),
                     "created": manifest["created"], "categories": counts})
