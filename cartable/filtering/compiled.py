@@ -108,10 +108,22 @@ def assemble(keys: array, cats: array, meta: bytes, key: bytes = HASH_KEY) -> by
     header_len = _FIXED.size + len(meta)
     pad = b"\0" * (-header_len % 8)
     header_len += len(pad)
-    body = meta + pad + keys.tobytes() + cats.tobytes() + bytes(prefilter)
+    body = (meta, pad, keys, cats, prefilter)  # hashed and joined without copies in between
+    digest = hashlib.sha256()
+    for part in body:
+        digest.update(part)
     fixed = _FIXED.pack(MAGIC, VERSION, bits, header_len, len(keys), n_cats, len(meta),
-                        key, hashlib.sha256(body).digest())
-    return fixed + body
+                        key, digest.digest())
+    return b"".join((fixed, *body))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_build(path: Path, data: bytes) -> None:
@@ -130,11 +142,7 @@ def write_build(path: Path, data: bytes) -> None:
         open_build(Path(tmp)).close()
         os.replace(tmp, path)
         tmp = ""
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(folder)
     except OSError as exc:
         raise InputError(Problem(str(exc.filename or path),
                                  f"cannot write the compiled list: {exc.strerror or exc}; "

@@ -45,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cartable.errors import InputError
-from cartable.filtering.compiled import BuildError, open_build
+from cartable.filtering.compiled import BuildError, fsync_dir, open_build
 from cartable.filtering.delta import DeltaError, apply_delta
 
 MANIFEST = "manifest.json"
@@ -213,14 +213,6 @@ def rebuild(up: Update, manifest: dict, current: Path | None) -> tuple[bytes, st
     return data, how
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def install(up: Update, manifest: dict, raw_manifest: bytes, signature: bytes,
             data: bytes) -> Path:
     """Write and verify builds/<id>/ (lists.cfl + the signed manifest); its path."""
@@ -243,7 +235,7 @@ def install(up: Update, manifest: dict, raw_manifest: bytes, signature: bytes,
                 raise BadUpdate(f"build {manifest['build']} is current with other content")
             shutil.rmtree(target)
         os.rename(staging, target)
-        _fsync_dir(builds)
+        fsync_dir(builds)
         return target
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -272,7 +264,7 @@ def swap(root: Path, target: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(os.path.relpath(target, root), tmp)
     os.replace(tmp, root / "current")
-    _fsync_dir(root)
+    fsync_dir(root)
 
 
 def prune(root: Path, keep: int) -> list[str]:

@@ -510,3 +510,12 @@ def test_a_private_key_that_is_not_one_is_refused_at_publish(env: dict) -> None:
     with pytest.raises(InputError, match="not an unencrypted PEM private key"):
         do_publish(env, write_tree(env["tmp"] / "t", base_names()))
     assert not (env["publish"] / "manifest.json").exists()
+
+
+def test_the_start_is_randomised_within_the_jitter(installed: dict, capsys: pytest.CaptureFixture,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(fetch.time, "sleep", slept.append)
+    for _ in range(5):
+        assert do_fetch(installed, capsys, "--jitter", "600")[0] == 0
+    assert len(slept) == 5 and all(0 <= s <= 600 for s in slept) and len(set(slept)) == 5
