@@ -213,6 +213,21 @@ def test_the_fetch_goes_through_the_proxy_when_given(
                     installed["origin"].url + "manifest.json.sig"]
 
 
+def test_a_damaged_delta_falls_back_to_the_full_build(
+        installed: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    env = installed
+    env["names"]["games"].append("another.example")
+    write_tree(env["tree"], env["names"])
+    build2 = do_publish(env, env["tree"])
+    delta = next((env["publish"] / "deltas").iterdir())
+    delta.write_bytes(delta.read_bytes()[:-10])
+    code, text = do_fetch(env, capsys)
+    assert code == 0 and "delta unusable" in text and "(full," in text, text
+    assert [p.split("/")[0] for p in env["origin"].requests] == \
+        ["manifest.json", "manifest.json.sig", "deltas", "builds"]
+    assert current_bytes(env) == (f"builds/{build2}", compile_lists(read_lists(env["tree"])))
+
+
 # --- bad updates: rejected, the previous lists keep filtering ---------------------------------
 
 def publish_v2(env: dict, keep: int = 1) -> str:
