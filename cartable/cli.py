@@ -7,6 +7,8 @@
     cartable inventory release SITE UAI|HOST...   free reserved schools or freed host addresses
     cartable filter compile --lists DIR --out FILE   compile the UT1 lists (docs/filtering.md)
     cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
+    cartable filter keygen --out KEY                 the key pair that signs published lists
+    cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
 2 bad input or any other failure (nothing written).

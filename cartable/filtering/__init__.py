@@ -6,7 +6,11 @@ squid external ACL helper that allows a request only on a positive verdict (fail
   suffix lookup;
 - policy.py: a school's policy (blocked categories, allow-list mode, local lists), the verdict;
 - helper.py: squid's concurrent external ACL protocol, atomic swap of builds;
-- cli.py: `cartable filter compile|check`.
+- delta.py: nightly deltas between two compiled lists (entries removed/added), byte-exact;
+- signing.py: Ed25519 keys and the manifest's detached signature;
+- publish.py: `cartable filter publish` on the mirror (verify, compile, deltas, sign);
+- fetch.py: `cartable-filter-fetch` on the school server (fetch, verify, swap, status);
+- cli.py: `cartable filter compile|check|keygen|publish`.
 
 See docs/filtering.md.
 """

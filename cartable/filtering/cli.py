@@ -2,6 +2,9 @@
 
     cartable filter compile --lists DIR --out FILE [--categories CAT...]
     cartable filter check FILE HOST... [--policy POLICY.json]
+    cartable filter keygen --out KEY
+    cartable filter publish --origin SRC --publish DIR --key KEY [--proxy URL] [--state DIR]
+                            [--canary CATEGORY:NAME ...] [--keep N]
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ examples:
   cartable filter compile --lists data/ut1-blacklists --out /tmp/build/lists.cfl
   cartable filter check /tmp/build/lists.cfl www.example.org casino.example
   cartable filter check /tmp/build --policy maternelle.json www.education.gouv.fr
+  cartable filter keygen --out /etc/cartable/filter-signing.key
+  cartable filter publish --publish /srv/cartable/filter --key /etc/cartable/filter-signing.key \
+      --origin https://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz
 
 The compiled file is written by rename (never half-written) and verified by the helper
 (cartable-filter-helper) at open. See docs/filtering.md.
@@ -47,12 +53,53 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     check.add_argument("hosts", nargs="+", metavar="HOST", help="host names, host:port or URLs")
     check.add_argument("--policy", type=Path, metavar="POLICY.json",
                        help="judge under this policy (OK/ERR as the helper answers)")
+    text = "create the Ed25519 key pair that signs the published lists (KEY, KEY.pub)"
+    keygen = verbs.add_parser("keygen", help=text, description=text)
+    keygen.add_argument("--out", type=Path, required=True, metavar="KEY",
+                        help="private key file (0600); the public key goes to KEY.pub")
+    text = ("verify UT1 lists (MD5SUM.LST, sizes, canaries), compile, publish a signed manifest "
+            "with the full build and deltas; exit 2 and publish nothing when a check fails")
+    pub = verbs.add_parser("publish", help=text, description=text)
+    pub.add_argument("--origin", required=True, metavar="SRC",
+                     help="a UT1 folder, or the http(s) URL of UT1's blacklists.tar.gz")
+    pub.add_argument("--publish", type=Path, required=True, metavar="DIR",
+                     help="the folder served to the schools")
+    pub.add_argument("--key", type=Path, required=True, metavar="KEY", help="private key")
+    pub.add_argument("--proxy", metavar="URL", help="HTTP proxy to reach the origin")
+    pub.add_argument("--state", type=Path, metavar="DIR",
+                     help="the mirror's state (history, builds for deltas); default DIR.state")
+    pub.add_argument("--canary", nargs="+", metavar="CATEGORY:NAME",
+                     help="names that must be in their category (default: a few well-known "
+                     "names of the sample's blocked categories)")
+    pub.add_argument("--keep", type=int, default=7, metavar="N",
+                     help="builds kept; deltas from the N-1 previous ones (7)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.verb == "compile":
         return _compile(args)
+    if args.verb == "keygen":
+        from cartable.filtering.signing import generate
+        pub = generate(args.out)
+        print(f"{args.out}: private key (0600: keep it on the mirror host or in ansible-vault)")
+        print(f"{pub}: public key (goes to the inventory and the school servers)")
+        return 0
+    if args.verb == "publish":
+        return _publish(args)
     return _check(args)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from cartable.filtering.fetch import FetchError
+    from cartable.filtering.publish import DEFAULT_CANARIES, Options, default_state, publish
+    opts = Options(args.origin, args.publish, args.key, args.state or default_state(args.publish),
+                   args.proxy, tuple(args.canary or DEFAULT_CANARIES), args.keep)
+    try:
+        publish(opts)
+    except FetchError as exc:
+        print(f"cartable: cannot fetch the origin: {exc}; nothing published", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _compile(args: argparse.Namespace) -> int:

@@ -84,23 +84,46 @@ def compile_lists(lists: ListSet, key: bytes = HASH_KEY) -> bytes:
     keys = array("Q", [v >> 16 for v in ordered])
     cats = array("H", [v & 0xFFFF for v in ordered])
     del ordered
-    if sys.byteorder != "little":
+    return assemble(keys, cats, _metadata(lists), key)
+
+
+def assemble(keys: array, cats: array, meta: bytes, key: bytes = HASH_KEY) -> bytes:
+    """The bytes of a compiled file from its entries: `keys` (array "Q") sorted ascending with
+    `cats` (array "H", category ids, ascending among equal keys) parallel to it, and the
+    metadata JSON. compile_lists and the nightly deltas (delta.py) both build files here, so a
+    delta applied to a build gives the very bytes a full compile gives."""
+    if len(keys) != len(cats):
+        raise ValueError(f"{len(keys)} keys but {len(cats)} category ids")
+    if sys.byteorder != "little":  # pragma: no cover
+        keys, cats = array("Q", keys), array("H", cats)
         keys.byteswap()
         cats.byteswap()
+    n_cats = len(json.loads(meta)["categories"])
     bits = max(16, (8 * len(keys) - 1).bit_length())
     prefilter = bytearray(1 << (bits - 3))
     shift = 64 - bits
     for k in keys:
         i = k >> shift
         prefilter[i >> 3] |= 1 << (i & 7)
-    meta = _metadata(lists)
     header_len = _FIXED.size + len(meta)
     pad = b"\0" * (-header_len % 8)
     header_len += len(pad)
-    body = meta + pad + keys.tobytes() + cats.tobytes() + bytes(prefilter)
-    fixed = _FIXED.pack(MAGIC, VERSION, bits, header_len, len(keys), len(categories), len(meta),
-                        key, hashlib.sha256(body).digest())
-    return fixed + body
+    body = (meta, pad, keys, cats, prefilter)  # hashed and joined without copies in between
+    digest = hashlib.sha256()
+    for part in body:
+        digest.update(part)
+    fixed = _FIXED.pack(MAGIC, VERSION, bits, header_len, len(keys), n_cats, len(meta),
+                        key, digest.digest())
+    return b"".join((fixed, *body))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_build(path: Path, data: bytes) -> None:
@@ -119,11 +142,7 @@ def write_build(path: Path, data: bytes) -> None:
         open_build(Path(tmp)).close()
         os.replace(tmp, path)
         tmp = ""
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_dir(folder)
     except OSError as exc:
         raise InputError(Problem(str(exc.filename or path),
                                  f"cannot write the compiled list: {exc.strerror or exc}; "
@@ -153,6 +172,8 @@ class Build:
     shift: int
     _map: mmap.mmap
     _hash: Callable[[str], int]
+    metadata: bytes = b""  # the raw metadata JSON (what assemble() takes back)
+    hash_key: bytes = HASH_KEY
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -249,4 +270,5 @@ def _verify(path: Path, mapped: mmap.mmap, identity: tuple[int, int, int, int]) 
         prefilter.release()
         raise BuildError(f"{path}: a category id out of range (corrupt)")
     return Build(str(path), identity, names, usage, aliases, counts, keys, cats, prefilter,
-                 64 - bits, mapped, name_hasher(key))
+                 64 - bits, mapped, name_hasher(key),
+                 bytes(mapped[_FIXED.size:_FIXED.size + meta_len]), key)
