@@ -273,3 +273,12 @@ def test_the_lab_policy_uses_the_sample_and_blocks_the_lab_test_sites() -> None:
     for name in sites["allowed"]:
         assert not any(name == d or name.endswith("." + d) for d in policy["deny"])
     assert policy_from_dict(policy).name == "elementaire"
+
+
+def test_the_example_of_the_documentation_is_valid(make_site) -> None:
+    doc = (REPO / "docs" / "site-file.md").read_text(encoding="utf-8")
+    example = doc.split("## Filtering", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    policies = _policies(_site(make_site, example))
+    assert policies[PRIMAIRE]["name"] == "maternelle"
+    assert policies[PRIMAIRE]["deny"] == ["youtube.com"]
+    assert policies[ELEMENTAIRE]["name"] == "cycle3"
