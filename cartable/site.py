@@ -10,11 +10,11 @@ from typing import Any
 
 import netaddr
 
+from cartable import site_filtering as sf
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
 from cartable.files import read_text
-from cartable import site_filtering as sf
 from cartable.naming import ADMIN_NAME_HINT, HOST_NAME_HINT, admin_name_problem, host_name_problem
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,

@@ -239,7 +239,7 @@ def _policy_problems(name: str, policy: dict[str, Any], raw_policies: Any,
     field = f"filtering.policies.{name}"
     mode = policy.get("mode", "blocklist")
     white = [c for c in policy.get("allow_categories", []) if c]
-    if mode == "allowlist" and not white and not policy.get("allow"):
+    if mode == "allowlist" and not white and not policy.get("allow") and not site_allow:
         problems.append(Problem(filename, f"policy {name!r} is an allowlist with nothing to "
                                 "allow", _key_line(raw_policies, name), field,
                                 "add allow_categories (e.g. [liste_blanche, child]) or local "

@@ -209,13 +209,20 @@ def test_policy_shape_errors(make_site) -> None:
     path = _site(make_site, SECTION.replace("mode: blocklist", "mode: blacklist")
                  .replace("    petits:\n      mode: allowlist\n      allow_categories: "
                           "[liste_blanche, child]\n",
-                          "    petits:\n      mode: allowlist\n      allowed: [child]\n"))
+                          "    petits:\n      mode: allowlist\n      allowed: [child]\n")
+                 .replace("  allow: [ac-rennes.fr, Toutatice.FR.]\n", ""))
     message = _error(path)
     assert f"{path}:10: [filtering.policies.cycle3.mode] 'blacklist' is not one of: blocklist, " \
            "allowlist" in message
     assert f"{path}:16: [filtering.policies.petits.allowed] unknown key 'allowed'" in message
     assert f"{path}:14: [filtering.policies.petits] policy 'petits' is an allowlist with " \
            "nothing to allow" in message
+
+
+def test_an_allowlist_of_the_site_allow_list_only(make_site) -> None:
+    path = _site(make_site, SECTION.replace("allow_categories: [liste_blanche, child]",
+                                            "allow_categories: []"))
+    assert _policies(path)[MATERNELLE]["allow"] == ["ac-rennes.fr", "toutatice.fr"]
 
 
 def test_allow_categories_in_blocklist_mode_and_a_category_both_ways(make_site) -> None:
