@@ -10,6 +10,7 @@ from typing import Any
 
 import netaddr
 
+from cartable import site_filtering as sf
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
@@ -42,6 +43,7 @@ class Override:
     equipment: dict[str, int] = field(default_factory=dict)
     hostnames: dict[str, str] = field(default_factory=dict)
     line: int | None = None
+    filtering: sf.SchoolFiltering | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Site:
     waves: tuple[Wave, ...]
     overrides: dict[str, Override]
     lines: dict[str, int]
+    filtering: sf.Filtering
 
 
 def _uai_key(key: Any, ctx: Ctx) -> str | None:
@@ -157,7 +160,9 @@ SCHEMA = mapping({
         "wave": text,
         "equipment": _COUNTS,
         "hostnames": map_of(lambda k, c: None, text),
+        "filtering": sf.OVERRIDE_SCHEMA,
     })),
+    "filtering": sf.SCHEMA,
 }, required=("name", "domain", "directory", "address_plan", "academic_proxy"))
 
 
@@ -211,7 +216,7 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
             if host_name_problem(name):
                 problems.append(Problem(filename, f"host name '{name}' is not DNS-safe",
                                         line, f"overrides.{uai}.hostnames.{host}", HOST_NAME_HINT))
-    return problems
+    return problems + sf.check_filtering(data, raw, filename)
 
 
 def parse_site(text_: str, path: Path) -> Site:
@@ -230,7 +235,9 @@ def parse_site_data(raw: Any, path: Path) -> Site:
     problems += _check_semantics(data, raw, filename)
     if problems:
         raise InputError(problems)
-    return _to_site(data, raw, path)
+    site = _to_site(data, raw, path)
+    sf.check_resolved(site.filtering, filename)
+    return site
 
 
 def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
@@ -245,7 +252,8 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         normalise_uai(uai): Override(
             link=o.get("link"), name=o.get("name"), wave=o.get("wave"),
             equipment=o.get("equipment", {}), hostnames=o.get("hostnames", {}),
-            line=raw["overrides"].lines.get(uai))
+            line=raw["overrides"].lines.get(uai),
+            filtering=sf.to_school_filtering(o.get("filtering")))
         for uai, o in data.get("overrides", {}).items()
     }
     return Site(
@@ -285,6 +293,7 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
                     for w in data.get("waves", [])),
         overrides=overrides,
         lines=dict(raw.lines),
+        filtering=sf.to_filtering(data),
     )
 
 

@@ -12,14 +12,16 @@
 ``name``, ``groups``, ``printer``, ``server``, ``ansible_host``, ``mac``, ``network``,
 ``addresses``, ``printer_uri``, ``uai``, ``managed``, ``admins``, ``access`` (``user``, ``ssh``,
 ``root_login``, ``kept``; ``None`` for an unmanaged host), ``ntp``, ``shares``,
-``share_groups``. ``schools`` is one mapping per non-empty ``school_<uai>`` group: ``name``,
+``share_groups``, ``proxy`` (cartable_academic_proxy) and ``filter_policy``
+(cartable_filter_policy), the last two read on school servers only (``None`` elsewhere). ``schools`` is one mapping per non-empty ``school_<uai>`` group: ``name``,
 ``hosts``, ``server`` (cartable_school_server), ``networks`` (cartable_school_networks).
 
 One pure function per family of checks (``printer_and_address_problems``, ``mac_problems``...);
 each returns its problems in host order. A summary of the wrong shape (not the role's) raises
 ``AnsibleFilterError`` naming the filter and the value; bad inventory values are problems, not
 errors. The address, naming and lock-out rules come from cartable_net.py, cartable_naming.py
-and cartable_access.py beside this file.
+and cartable_access.py beside this file, the school proxy's inputs from cartable_proxy_checks.py
+(the academic proxy; the filter policy read as the filter helper reads it).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _SSH_KEY = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)"
                       r"|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh[.]com) [A-Za-z0-9+/]+=*( |$)")
 HOST_KEYS = ("name", "groups", "printer", "server", "ansible_host", "mac", "network", "addresses",
-             "printer_uri", "uai", "managed", "admins", "access", "ntp", "shares", "share_groups")
+             "printer_uri", "uai", "managed", "admins", "access", "ntp", "shares", "share_groups",
+             "proxy", "filter_policy")
 SCHOOL_KEYS = ("name", "hosts", "server", "networks")
 SETTINGS = {"network_keys": ["subnet", "gateway", "netmask", "dhcp_start", "dhcp_end"],
             "printer_uri_schemes": ["ipp", "ipps", "http", "https", "socket", "lpd", "dnssd", "usb"],
@@ -66,6 +69,7 @@ def _load(name: str) -> Any:
 _NET = _load("cartable_net")
 _NAMING = _load("cartable_naming")
 _ACCESS = _load("cartable_access")
+_PROXY = _load("cartable_proxy_checks")
 
 
 def _problem(subject: Any, text: str) -> Problem:
@@ -382,6 +386,26 @@ def share_problems(hosts: list[Host], default_groups: list[str]) -> list[Problem
     return problems
 
 
+def _school_of(host: Host) -> str:
+    """The school_<uai> group of a host (its name when it has none)."""
+    groups = host["groups"] if _is_list(host["groups"]) else []
+    return next((g for g in groups if str(g).startswith("school_") and g != "school_servers"), host["name"])
+
+
+def school_proxy_problems(hosts: list[Host]) -> list[Problem]:
+    """School servers whose school proxy cannot converge: no academic proxy, a bad filter policy."""
+    cache: dict[str, list[str]] = {}
+    problems = []
+    for host in hosts:
+        if host["server"]:
+            texts = (_cached(["proxy", host["proxy"]], cache,
+                             lambda host=host: _PROXY.cartable_academic_proxy_problems(host["proxy"]))
+                     + _cached(["policy", host["filter_policy"]], cache,
+                               lambda host=host: _PROXY.cartable_filter_policy_problems(host["filter_policy"])))
+            problems += [_problem(_school_of(host), text) for text in texts]
+    return problems
+
+
 def _checked(filter_name: str, what: str, items: Any, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
     if not _is_list(items):
         raise AnsibleFilterError(f"{filter_name}: {what} {items!r} is not a list")
@@ -423,7 +447,8 @@ def cartable_inventory_problems(hosts: Any, schools: Any, groups: Any,
             + admin_problems(hosts)
             + lockout_problems(hosts)
             + share_problems(hosts, options["file_server_default_groups"])
-            + host_name_problems(hosts))
+            + host_name_problems(hosts)
+            + school_proxy_problems(hosts))
 
 
 def cartable_problem_lines(problems: Any) -> list[str]:

@@ -4,6 +4,7 @@ squid external ACL helper that allows a request only on a positive verdict (fail
 - lists.py: read UT1 categories (domains files, usage, symlinked aliases) and normalise names;
 - compiled.py: the binary format, compile (deterministic, written by rename), open (verified),
   suffix lookup;
+- categories.py: every category UT1 publishes (the site file's policies are checked against it);
 - policy.py: a school's policy (blocked categories, allow-list mode, local lists), the verdict;
 - helper.py: squid's concurrent external ACL protocol, atomic swap of builds;
 - delta.py: nightly deltas between two compiled lists (entries removed/added), byte-exact;

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
 from plugin_loader import load_plugin
 
@@ -31,6 +32,11 @@ NETWORKS = {
 }
 
 
+PROXY = {"host": "proxy.ac-rennes.example", "port": 3128}
+POLICY = {"name": "elementaire", "mode": "blocklist", "block": ["doh", "gambling", "vpn"],
+          "allow_categories": [], "allow": ["ac-rennes.fr"], "deny": []}
+
+
 def host(name: str, **changes: Any) -> dict[str, Any]:
     """A healthy workstation of school 0350607V (the role's summary of one host)."""
     entry: dict[str, Any] = {
@@ -38,7 +44,7 @@ def host(name: str, **changes: Any) -> dict[str, Any]:
         "ansible_host": "10.35.0.11", "mac": "52:54:00:35:07:11", "network": "pedagogical",
         "addresses": None, "printer_uri": None, "uai": "0350607V", "managed": True, "admins": [JDUPONT],
         "access": {"user": "jdupont", "ssh": True, "root_login": "no", "kept": []},
-        "ntp": [], "shares": None, "share_groups": None}
+        "ntp": [], "shares": None, "share_groups": None, "proxy": None, "filter_policy": None}
     entry.update(changes)
     return entry
 
@@ -47,7 +53,8 @@ def server(name: str = "0350607v-srv", **changes: Any) -> dict[str, Any]:
     return host(name, **{"groups": ["school_0350607v", "school_servers"], "server": True,
                          "ansible_host": "10.35.1.1", "mac": "52:54:00:35:07:01", "network": None,
                          "addresses": {"pedagogical": "10.35.0.1", "administrative": "10.35.1.1"},
-                         "ntp": ["ntp.example.test"], **changes})
+                         "ntp": ["ntp.example.test"], "proxy": PROXY, "filter_policy": POLICY,
+                         **changes})
 
 
 def printer(name: str = "0350607v-bwl01", **changes: Any) -> dict[str, Any]:
@@ -433,3 +440,92 @@ def test_the_role_defaults_are_the_filter_defaults() -> None:
     import yaml
     defaults = yaml.safe_load((REPO / "roles/validate_inventory/defaults/main.yml").read_text(encoding="utf-8"))
     assert {key: defaults[f"validate_inventory__{key}"] for key in checks.SETTINGS} == checks.SETTINGS
+
+
+# --- the school proxy's inputs (academic proxy, filter policy) ------------------------------
+
+def _two_schools(**server_changes: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The lab school and a second school with the same site-wide values on its server."""
+    other = server("0350626r-srv", groups=["school_0350626r", "school_servers"], uai="0350626R",
+                   ansible_host="10.35.3.1", mac="52:54:00:35:26:01",
+                   addresses={"pedagogical": "10.35.2.1", "administrative": "10.35.3.1"},
+                   **server_changes)
+    networks = {
+        "pedagogical": {"subnet": "10.35.2.0/24", "gateway": "10.35.2.1", "netmask": "255.255.255.0",
+                        "dhcp_start": "10.35.2.128", "dhcp_end": "10.35.2.254"},
+        "administrative": {"subnet": "10.35.3.0/24", "gateway": "10.35.3.1", "netmask": "255.255.255.0",
+                           "dhcp_start": "10.35.3.128", "dhcp_end": "10.35.3.254"}}
+    hosts = lab(**{"0350607v-srv": server_changes}) + [other]
+    return hosts, [school(lab()), {"name": "school_0350626r", "hosts": ["0350626r-srv"],
+                                   "server": "0350626r-srv", "networks": networks}]
+
+
+def test_a_school_server_without_academic_proxy_names_the_schools() -> None:
+    hosts, schools = _two_schools(proxy=None)
+    assert found(hosts, schools) == [
+        "school_0350607v, school_0350626r: cartable_academic_proxy is not set: the school proxy "
+        "cannot converge, it has no academic proxy to chain to (site file: academic_proxy: "
+        "{host, port})"]
+
+
+@pytest.mark.parametrize(("proxy", "text"), [
+    ({"host": "proxy.ac-rennes.example"}, "cartable_academic_proxy lacks port: the school proxy cannot "
+                                          "converge (site file: academic_proxy: {host, port})"),
+    ("proxy:3128", "cartable_academic_proxy 'proxy:3128' is not a mapping {host, port}: the school proxy "
+                   "cannot converge (site file: academic_proxy)"),
+    ({"host": "http://proxy/", "port": 3128}, "cartable_academic_proxy.host 'http://proxy/' is not a host "
+                                              "name or address"),
+    ({"host": "proxy", "port": 99999}, "cartable_academic_proxy.port '99999' is not a port (1-65535)"),
+    ({"host": "proxy", "port": True}, "cartable_academic_proxy.port 'True' is not a port (1-65535)"),
+])
+def test_a_bad_academic_proxy(proxy: Any, text: str) -> None:
+    assert found(lab(**{"0350607v-srv": {"proxy": proxy}})) == [f"school_0350607v: {text}"]
+
+
+@pytest.mark.parametrize("proxy", [{"host": "academic-proxy", "port": "3128"},
+                                   {"host": "192.0.2.8", "port": 8080}, {"host": "2001:db8::8", "port": 1}])
+def test_usable_academic_proxies(proxy: Any) -> None:
+    assert found(lab(**{"0350607v-srv": {"proxy": proxy}})) == []
+
+
+def test_only_school_servers_need_the_proxy_inputs() -> None:
+    assert found(lab(**{"0350607v-sdi01": {"proxy": None, "filter_policy": None}})) == []
+
+
+@pytest.mark.parametrize(("change", "text"), [
+    ({"mode": "whitelist"}, "cartable_filter_policy.mode: unknown mode 'whitelist' (one of blocklist, "
+                            "allowlist)"),
+    ({"colour": "red"}, "cartable_filter_policy.colour: unknown key 'colour' (known keys: allow, "
+                        "allow_categories, block, deny, mode, name)"),
+    ({"block": "gambling"}, "cartable_filter_policy.block: 'gambling' is not a list of names (write a list, "
+                            "e.g. [example.org])"),
+    ({"block": ["gambling", "jeux"]}, "cartable_filter_policy.block: unknown UT1 category 'jeux'"),
+    ({"deny": ["10.0.0.1"]}, "cartable_filter_policy.deny[0]: '10.0.0.1' is an IP address (local lists "
+                             "take domain names: IP addresses are always refused)"),
+    ({"mode": "allowlist"}, "cartable_filter_policy.allow_categories: allowlist mode with nothing to allow "
+                            "(name white categories (e.g. liste_blanche, child) or local allow entries)"),
+])
+def test_a_malformed_filter_policy(change: dict[str, Any], text: str) -> None:
+    policy = {**POLICY, "allow": [], **change}
+    assert found(lab(**{"0350607v-srv": {"filter_policy": policy}})) == [f"school_0350607v: {text}"]
+
+
+def test_a_filter_policy_that_is_not_a_mapping_or_unset() -> None:
+    assert found(lab(**{"0350607v-srv": {"filter_policy": ["gambling"]}})) == [
+        "school_0350607v: cartable_filter_policy: the policy is list, not a mapping (write name, mode, "
+        "block, allow_categories, allow, deny)"]
+    hosts, schools = _two_schools(filter_policy=None)
+    assert found(hosts, schools) == [
+        "school_0350607v, school_0350626r: cartable_filter_policy is not set: the school proxy has no "
+        "filtering policy (site file: filtering; rebuild the inventory)"]
+
+
+def test_the_generated_policies_pass() -> None:
+    filters = load_plugin("cartable_proxy_checks").FilterModule().filters()
+    for site in ("demo", "lab"):
+        inventory = yaml.safe_load((REPO / "inventories" / site / "hosts.yml").read_text())
+        proxy = inventory["all"]["vars"]["cartable_academic_proxy"]
+        assert filters["cartable_academic_proxy_problems"](proxy) == []
+        for group, body in inventory["all"]["children"].items():
+            if group.startswith("school_0"):
+                assert filters["cartable_filter_policy_problems"](body["vars"]["cartable_filter_policy"]) == []

@@ -338,3 +338,24 @@ def test_host_name_not_dns_safe(tmp_path: Path) -> None:
 
     _refused(_run(tmp_path, LAB, mutate),
              "Salle_Info-PC-01: host name 'Salle_Info-PC-01' is not DNS-safe (1-15 lower-case letters")
+
+
+def test_site_without_academic_proxy(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        del inventory["all"]["vars"]["cartable_academic_proxy"]
+
+    _refused(_run(tmp_path, DEMO, mutate),
+             "school_0350607v, school_0350626r, school_0350650s: cartable_academic_proxy is not set: the "
+             "school proxy cannot converge, it has no academic proxy to chain to (site file: academic_proxy")
+
+
+def test_malformed_filter_policy(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        policy = _school(inventory, "0350626r")["vars"]["cartable_filter_policy"]
+        policy["mode"] = "whitelist"
+        _school(inventory, "0350650s")["vars"]["cartable_filter_policy"]["colour"] = "red"
+
+    _refused(_run(tmp_path, DEMO, mutate),
+             "school_0350626r: cartable_filter_policy.mode: unknown mode 'whitelist' (one of blocklist, "
+             "allowlist)",
+             "school_0350650s: cartable_filter_policy.colour: unknown key 'colour'")
