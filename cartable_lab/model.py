@@ -124,6 +124,10 @@ def lab_model(inventory: Path, school: str | None = None) -> dict:
             "networks": [[n, addresses[n]] for n in order],
             "mac": hv.get("cartable_mac"),
             "default_route": default_route,
+            # Workstations and printers resolve through the school server, as its DHCP says
+            # (docker's resolver would answer for the internet, not for the school's zone).
+            "resolver": None if role == "server" else default_route,
+            "search": first.get("cartable_school_domain"),
             # The controller reaches the server on its WAN side, the others through it.
             "ansible_host": addresses["academic"] if role == "server" else hv["ansible_host"],
             "etc_hosts": etc_hosts,
