@@ -14,8 +14,10 @@ even with a parent); `wrk -t1 -c32 -d20s` sends proxy-form `GET http://host/` ov
 runs, squid restarted for each. Configurations: squid alone; squid + cartable-filter-helper
 (policy blocking every black category, the squid.conf lines of tests/bench/proxy_bench_conf.py);
 the same with squid's ACL cache off (every request asks the helper); squid + squidGuard (db
-built with `squidGuard -C all`). With the UT1 sample, and with --synthetic names added (skipped
-with --quick). Then --swaps new builds renamed over `current` under load. Prints Markdown.
+built with `squidGuard -C all`); squid alone and squid + our filter again, "warm" (after
+--warmup s of the same load, so that squid's DNS and ACL caches hold every host). With the
+UT1 sample, and with --synthetic names added (skipped with --quick). Then --swaps new builds
+renamed over `current` under load. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -118,11 +120,11 @@ def table(results: dict) -> str:
             "filter memory", "listed allowed", "unlisted non-2xx", "5xx"]
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for lset in results["sets"]:
-        base = base_cap = 0.0
+        bases: dict[bool, tuple[float, float]] = {}
         for config, runs in lset["rows"].items():
             rps = _med(runs, "rps")
             cap = cpus * 1e6 / _cpu(runs)
-            base, base_cap = base or rps, base_cap or cap
+            base, base_cap = bases.setdefault("warm" in config, (rps, cap))
             listed = sum(r["ok_listed"] for r in runs)
             listed_total = sum(r["ok_listed"] + r["refused_listed"] + r["ok_blockpage"]
                                for r in runs)
@@ -177,7 +179,7 @@ def _loadavg(results: dict) -> float:
 
 
 def report(results: dict, args: argparse.Namespace) -> str:
-    args = argparse.Namespace(**results.get("args", vars(args)))
+    args = argparse.Namespace(**{**vars(args), **results.get("args", {})})
     opts = " ".join(f"{k}={v}" for k, v in results["filter_options"].items())
     one = [s for s in results["sets"] if "squid + cartable filter" in s["rows"]][-1]
     helper = statistics.median(r["one_helper"].get("rss", 0) for r in
@@ -186,7 +188,10 @@ def report(results: dict, args: argparse.Namespace) -> str:
         table(results), build_table(results), swap_lines(results),
         f"`wrk -t1 -c{args.connections} -d{args.duration}s`, {args.hosts:,} host names (10 % "
         f"listed), median of {args.runs} runs (configurations interleaved), squid restarted "
-        f"for each; listed allowed / unlisted non-2xx / 5xx are totals over the runs. CPU "
+        f"for each, so every host is new to its caches (DNS, ACL results) once per run; "
+        f"the `warm` rows are measured after {args.warmup} s of the same load on the same "
+        f"squid (caches hold every host: a proxy that has been up a while) and compare with "
+        f"squid alone, warm. Listed allowed / unlisted non-2xx / 5xx are totals over the runs. CPU "
         f"µs/req: CPU time of squid and of the filter's processes per request served (all = "
         f"+ wrk, nginx, dnsmasq); `req/s {results['cpus']} CPUs allow` = {results['cpus']} "
         f"CPU-seconds / all: the throughput of a machine doing nothing else, robust to other "
@@ -209,6 +214,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--hosts", type=int, default=20000, help="distinct host names")
     parser.add_argument("--swaps", type=int, default=10, help="swaps under load (0: none)")
+    parser.add_argument("--warmup", type=int, default=10, metavar="SECONDS",
+                        help="the warm rows: this much of the same load before measuring, "
+                        "so that squid's caches hold every host (0: no warm rows)")
     parser.add_argument("--container", default="cartable-bench-proxy",
                         help="name of the container (removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the container")
@@ -225,10 +233,12 @@ def main() -> int:
     image = bench_image(base_image())
     inside = ["--synthetic", str(args.synthetic), "--runs", str(args.runs), "--duration",
               str(args.duration), "--connections", str(args.connections), "--hosts",
-              str(args.hosts), "--swaps", str(args.swaps)] + (["--quick"] if args.quick else [])
+              str(args.hosts), "--swaps", str(args.swaps), "--warmup", str(args.warmup)]
+    inside += ["--quick"] if args.quick else []
     results = run_inside(image, args.container, inside, args.keep)
     results["args"] = {k: v for k, v in vars(args).items() if k in (
-        "synthetic", "quick", "runs", "duration", "connections", "hosts", "swaps")}
+        "synthetic", "quick", "runs", "duration", "connections", "hosts", "swaps",
+        "warmup")}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(report(results, args))

@@ -39,6 +39,7 @@ HELPER = "/usr/local/bin/cartable-filter-helper"
 CARTABLE = "/usr/local/bin/cartable"
 LUA = HERE / "proxy_bench.lua"
 CANARY = "bench-canary.example"
+WARM = "warm"   # configurations measured after a first pass of the same load (caches full)
 SERVICES: list[int] = []   # dnsmasq, nginx master (its worker is a child)
 CLEAN_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*"
                         r"\.[a-z]{2,}$")
@@ -318,11 +319,15 @@ def wrk_result(stdout: str) -> dict:
     raise SystemExit(f"wrk printed no result:\n{stdout}")
 
 
-def measure_one(squid: Squid, names: list[str], hosts: Path, filtered: bool,
+def measure_one(squid: Squid, names: list[str], hosts: Path, filtered: bool, warmup: int,
                 args: argparse.Namespace) -> dict:
-    """One wrk run against a freshly started squid, with the CPU time each part used."""
+    """One wrk run against a freshly started squid (after `warmup` seconds of the same load,
+    not measured, when given), with the CPU time each part used."""
     squid.start(names[1], names[0] if filtered else None)
     assert squid.proc
+    if warmup:
+        subprocess.run(wrk_command(hosts, warmup, args.connections), check=True,
+                       stdout=subprocess.DEVNULL)
     before = {"squid": cpu_seconds([squid.proc.pid]),
               "filter": cpu_seconds(children(squid.proc.pid)), "services": services_cpu()}
     load = subprocess.Popen(wrk_command(hosts, args.duration, args.connections),
@@ -355,8 +360,9 @@ def measure(configs: list[tuple[str, str]], slug: str, hosts: Path, names: list[
     rows: dict[str, list[dict]] = {name: [] for name, _ in configs}
     for _ in range(args.runs):
         for name, _lines in configs:
+            warmup = args.warmup if WARM in name else 0
             rows[name].append(measure_one(squids[name], names, hosts, "alone" not in name,
-                                          args))
+                                          warmup, args))
     return rows
 
 
@@ -452,6 +458,9 @@ def list_set(label: str, lists: Path, pool: list[str], args: argparse.Namespace)
          conf.filter_lines(HELPER, str(policy), str(root / "current"), nocache)),
         ("squid + squidGuard (4 helpers)", conf.SQUIDGUARD_LINES.format(conf=sg_conf)),
     ]
+    if args.warmup:
+        configs += [(f"squid alone, {WARM}", conf.UNFILTERED_LINES),
+                    (f"squid + cartable filter, {WARM}", filter_lines)]
     rows = measure(configs, slug, hosts, names, args)
     entries = sum(len((lists / c / "domains").read_text(errors="replace").split())
                   for c in categories)
@@ -469,6 +478,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--hosts", type=int, default=20000)
     parser.add_argument("--swaps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=10)
     args = parser.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
