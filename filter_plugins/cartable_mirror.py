@@ -31,7 +31,7 @@ def _fail(calendar: object, why: str) -> AnsibleFilterError:
 
 
 def _hours(field: str, calendar: str) -> set[int]:
-    """The hours of a systemd hour field: ``*``, ``2``, ``1,3``, ``0..5``, ``*/6``, ``1..5/2``."""
+    """The hours of a systemd hour field: ``*``, ``2``, ``1,3``, ``0..5``, ``0/6``, ``1..5/2``."""
     hours: set[int] = set()
     for part in field.split(","):
         found = _PART.match(part)

@@ -18,7 +18,7 @@ def test_the_default_timer_runs_at_2_and_3_utc() -> None:
 @pytest.mark.parametrize(("calendar", "expected"), [
     ("Mon..Fri 18,22:30 UTC", [18, 22]),
     ("*-*-* 0..3:15 UTC", [0, 1, 2, 3]),
-    ("*-*-* */6:00 UTC", [0, 6, 12, 18]),
+    ("*-*-* 0/6:00 UTC", [0, 6, 12, 18]),
     ("*-*-* 1..9/4:00 Etc/UTC", [1, 5, 9]),
     ("daily UTC", [0]),
     ("hourly UTC", list(range(24))),
