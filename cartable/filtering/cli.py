@@ -5,6 +5,10 @@
     cartable filter keygen --out KEY
     cartable filter publish --origin SRC --publish DIR --key KEY [--proxy URL] [--state DIR]
                             [--canary CATEGORY:NAME ...] [--keep N]
+
+Standalone on the DSI's mirror host (no PyYAML, netaddr: the role filter_mirror installs
+cartable/errors.py and cartable/filtering/ only), `publish_main` and `keygen_main` are the
+commands cartable-filter-publish and cartable-filter-keygen (same options, same exit codes).
 """
 
 from __future__ import annotations
@@ -53,13 +57,23 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     check.add_argument("hosts", nargs="+", metavar="HOST", help="host names, host:port or URLs")
     check.add_argument("--policy", type=Path, metavar="POLICY.json",
                        help="judge under this policy (OK/ERR as the helper answers)")
-    text = "create the Ed25519 key pair that signs the published lists (KEY, KEY.pub)"
-    keygen = verbs.add_parser("keygen", help=text, description=text)
+    keygen = verbs.add_parser("keygen", help=KEYGEN, description=KEYGEN)
+    _keygen_arguments(keygen)
+    pub = verbs.add_parser("publish", help=PUBLISH, description=PUBLISH)
+    _publish_arguments(pub)
+
+
+KEYGEN = "create the Ed25519 key pair that signs the published lists (KEY, KEY.pub)"
+PUBLISH = ("verify UT1 lists (MD5SUM.LST, sizes, canaries), compile, publish a signed manifest "
+           "with the full build and deltas; exit 2 and publish nothing when a check fails")
+
+
+def _keygen_arguments(keygen: argparse.ArgumentParser) -> None:
     keygen.add_argument("--out", type=Path, required=True, metavar="KEY",
                         help="private key file (0600); the public key goes to KEY.pub")
-    text = ("verify UT1 lists (MD5SUM.LST, sizes, canaries), compile, publish a signed manifest "
-            "with the full build and deltas; exit 2 and publish nothing when a check fails")
-    pub = verbs.add_parser("publish", help=text, description=text)
+
+
+def _publish_arguments(pub: argparse.ArgumentParser) -> None:
     pub.add_argument("--origin", required=True, metavar="SRC",
                      help="a UT1 folder, or the http(s) URL of UT1's blacklists.tar.gz")
     pub.add_argument("--publish", type=Path, required=True, metavar="DIR",
@@ -154,3 +168,37 @@ def _listing(build: Build, value: str) -> str:
     if not found:
         return "not listed"
     return ", ".join(f"{category} (as {suffix})" for suffix, category in found)
+
+
+# --- standalone commands of the mirror host (role filter_mirror) -------------------------------
+
+def _standalone(verb: str, prog: str, argv: list[str] | None) -> int:
+    """Run one verb as its own command; errors as `cartable` reports them (exit 2, no traceback).
+    Exit codes of publish: 0 published or unchanged, 1 origin unreachable, 2 a check failed."""
+    parser = argparse.ArgumentParser(prog=prog, description=KEYGEN if verb == "keygen" else PUBLISH)
+    (_keygen_arguments if verb == "keygen" else _publish_arguments)(parser)
+    try:
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        args.verb = verb
+        return run(args)
+    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
+    except InputError as exc:
+        print(f"{prog}: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: {where}{exc.strerror or exc}; nothing written", file=sys.stderr)
+        return 2
+
+
+def publish_main(argv: list[str] | None = None) -> int:
+    """cartable-filter-publish: `cartable filter publish` without the rest of cartable."""
+    return _standalone("publish", "cartable-filter-publish", argv)
+
+
+def keygen_main(argv: list[str] | None = None) -> int:
+    """cartable-filter-keygen: `cartable filter keygen` without the rest of cartable."""
+    return _standalone("keygen", "cartable-filter-keygen", argv)
