@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from cartable import allocate as al
-from cartable.errors import InputError, Problem
+from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
@@ -157,20 +157,7 @@ def _build(args: argparse.Namespace, site: Site, out_dir: Path, started: float) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    except InputError as exc:
-        print(f"cartable: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # anything the readers did not foresee: still no traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cartable: {where}{exc.strerror or exc}; nothing written", file=sys.stderr)
-        return 2
-
+    return report_errors("cartable", lambda: run(sys.argv[1:] if argv is None else argv))
 
 if __name__ == "__main__":
     sys.exit(main())
