@@ -50,8 +50,10 @@ def build_report(inputs: Inputs, renewal: dict[str, int], billing: Billing | Non
     figures = {
         "equipement": plots.equipment_per_commune(communes),
         "eleves-par-poste": plots.pupils_per_workstation(schools),
-        "age": plots.age_histogram(compute.age_histogram(inputs.schools, inputs.as_of)),
     }
+    ages = compute.age_histogram(inputs.schools, inputs.as_of)
+    if ages:
+        figures["age"] = plots.age_histogram(ages)
     if inputs.campaign:
         figures["campagne"] = plots.campaign_progress(campaign_waves)
     files["rapport.html"] = html.render({

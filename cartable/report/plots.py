@@ -59,7 +59,8 @@ def equipment_per_commune(communes: list[dict]) -> tuple[str, str]:
             ax.barh(labels, values, left=left, color=colour, label=FAMILIES[family])
             left = [a + b for a, b in zip(left, values)]
         ax.set_xlabel("matériels")
-        ax.legend(loc="lower right", frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 2 / (1.2 + 0.28 * len(shown))
+                                                      * 0.1), ncol=len(families), frameon=False)
     note = "" if len(communes) <= MAX_BARS else \
         f"Les {MAX_BARS} communes les mieux équipées sur {len(communes)} (toutes : tableau)."
     return _svg(fig, "equipement"), note
