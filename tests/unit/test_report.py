@@ -217,7 +217,9 @@ def test_campaign_facts_and_differences(synthetic, tmp_path) -> None:
     assert schools["0351817K"]["campagne_etat"] == "failed"
     assert schools["0350266Z"]["campagne_etat"] == ""
     html = (new / "rapport.html").read_text()
-    assert html.count('<svg class="plot"') == 4 and "campagne « toussaint »" in html
+    assert html.count('<svg class="plot"') == 3 and "campagne « toussaint »" in html
+    assert 'data-plot="campagne"' in html
+    assert "Aucune date d'achat connue" in html  # no hardware file: no age plot
     assert "Écoles parties : 1" in html
 
 
