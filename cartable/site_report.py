@@ -54,7 +54,8 @@ def money(raw: Any, ctx: Ctx) -> Any:
     except InvalidOperation:
         ctx.fail(f"'{raw}' is not an amount in euros", "write it as a number, e.g. 42.50")
         return Decimal(0)
-    if not value.is_finite() or value < 0 or value.as_tuple().exponent < -4:  # type: ignore[operator]
+    exponent = value.as_tuple().exponent
+    if not value.is_finite() or value < 0 or not isinstance(exponent, int) or exponent < -4:
         ctx.fail(f"'{raw}' is not an amount in euros (>= 0, at most 4 decimals)",
                  "write it as a number, e.g. 42.50")
         return Decimal(0)

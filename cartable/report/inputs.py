@@ -5,6 +5,7 @@ InputError naming file, line and value; absent optional sources are simply absen
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -122,6 +123,12 @@ def read_facts(folder: Path | None, names: set[str]) -> tuple[dict[str, Facts], 
     return out, warnings
 
 
+def _timestamp(iso: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time (UTC when it gives no offset)."""
+    when = dt.datetime.fromisoformat(iso)
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 def _campaign(path: Path) -> Campaign:
     text = read_text(path, "campaign status", "it is written by cartable campaign")
     try:
@@ -134,7 +141,7 @@ def _campaign(path: Path) -> Campaign:
             for uai, s in data["schools"].items()}
         campaign = Campaign(str(data["campaign"]), str(data.get("playbook", "")),
                             str(data["updated"]), str(path), schools)
-        dt.datetime.fromisoformat(campaign.updated)
+        _timestamp(campaign.updated)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(Problem(str(path), f"not a campaign status file ({exc!r})",
                                  hint="expected {campaign, playbook, updated, schools: {UAI: "
@@ -153,10 +160,7 @@ def read_campaign(site_folder: Path) -> Campaign | None:
     campaigns = [_campaign(p) for p in paths]
     if not campaigns:
         return None
-    return max(campaigns, key=lambda c: (dt.datetime.fromisoformat(c.updated).timestamp()
-                                         if dt.datetime.fromisoformat(c.updated).tzinfo
-                                         else dt.datetime.fromisoformat(c.updated)
-                                         .replace(tzinfo=dt.UTC).timestamp(), c.name))
+    return max(campaigns, key=lambda c: (_timestamp(c.updated), c.name))
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -226,9 +230,8 @@ def schools_of(tree: dict[str, Any], site: Site, devices: dict[str, Device],
 def with_facts(schools: list[School], facts: dict[str, Facts]) -> list[School]:
     if not facts:
         return schools
-    return [School(**{**s.__dict__, "hosts": tuple(
-        Host(**{**h.__dict__, "facts": facts.get(h.name)}) for h in s.hosts)})
-        for s in schools]
+    return [dataclasses.replace(s, hosts=tuple(dataclasses.replace(h, facts=facts.get(h.name))
+                                               for h in s.hosts)) for s in schools]
 
 
 def read_inputs(site: Site, as_of: dt.date, inventory: Path, pupils_file: Path | None,

@@ -88,7 +88,8 @@ def pupils_per_workstation(schools: list[dict]) -> tuple[str, str]:
                         ha="right", va="bottom", color=COLOURS[3])
     missing = len(schools) - len(known)
     note = "" if not missing else \
-        f"{missing} école(s) sans effectif connu ou sans poste pédagogique : absentes du graphique."
+        (f"{missing} école(s) sans effectif connu ou sans poste pédagogique : "
+         "absentes du graphique.")
     return _svg(fig, "eleves-par-poste"), note
 
 

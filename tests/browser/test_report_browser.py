@@ -44,7 +44,8 @@ def report(tmp_path_factory) -> Path:
         f"{uai},{role},1,,{role},{2014 + (n * 3 + k) % 11}-09-01\n"
         for n, uai in enumerate(SCHOOLS) for k, role in enumerate(("srv", "dir", "mfp"))))
     site.write_text(yaml.safe_dump(site_data(
-        hardware="hw.csv", selection={"uai": SCHOOLS}, options={"class_equipment": True, "laptop_cart": 2},
+        hardware="hw.csv", selection={"uai": SCHOOLS},
+        options={"class_equipment": True, "laptop_cart": 2},
         renewal={"workstations": 6},
         billing={"tariff": {"per_workstation": 40, "per_pupil": 2.5, "fixed": 300}})))
     assert main(["inventory", "build", str(site)]) == 0

@@ -236,11 +236,18 @@ def test_campaign_facts_and_differences(synthetic, tmp_path) -> None:
     ({"hardware": "hw.csv"}, {"hw.csv": "uai,role,index,mac,purchase_date\n"
                                         "0350192U,sdi,1,,2019-13-01\n"},
      "hw.csv:2: [purchase_date] '2019-13-01' is not a date"),
+    ({}, {"campaigns/rentree/status.json": '{"campaign": "rentree", "schools": {}}'},
+     "campaigns/rentree/status.json: not a campaign status file (KeyError('updated'))"),
+    ({}, {"campaigns/rentree/status.json": json.dumps({
+        "campaign": "rentree", "updated": "2026-10-01T10:00:00", "schools": {
+            "0350192U": {"state": "done"}}})},
+     "campaigns/rentree/status.json: [state] unknown state(s) done"),
 ])
 def test_bad_input_exits_2_and_writes_nothing(synthetic, tmp_path, capsys, change, files,
                                               expected) -> None:
     site = synthetic()
     for name, text in files.items():
+        (site.parent / name).parent.mkdir(parents=True, exist_ok=True)
         (site.parent / name).write_text(text)
     data = yaml.safe_load(site.read_text())
     data.update({k: v for k, v in change.items() if v is not None})
