@@ -106,20 +106,29 @@ def facts_of(data: dict[str, Any]) -> Facts:
                  collected=when.get("iso8601"))
 
 
+def fact_cache(folder: Path) -> Any:
+    """Ansible's jsonfile fact cache in `folder`, through Ansible's own cache plugin (its file
+    names and payload format are Ansible's business: 2.21 writes s1_<host> = {"__payload__"})."""
+    from ansible.plugins.loader import cache_loader  # noqa: PLC0415 - slow import, only here
+    return cache_loader.get("jsonfile", _uri=str(folder), _prefix="", _timeout=0)
+
+
 def read_facts(folder: Path | None, names: set[str]) -> tuple[dict[str, Facts], list[str]]:
-    """Facts of the inventory's hosts from a jsonfile fact cache (a file per host)."""
+    """Facts of the inventory's hosts from a jsonfile fact cache, however old (the report
+    shows when they were gathered)."""
     if folder is None or not folder.is_dir():
         return {}, []
+    cache = fact_cache(folder)
     out: dict[str, Facts] = {}
     warnings = []
-    for entry in sorted(set(p.name for p in folder.iterdir()) & names):
+    for host in sorted(set(cache.keys()) & names):
         try:
-            data = json.loads((folder / entry).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            warnings.append(f"{folder / entry}: unreadable cached facts ignored ({exc})")
+            data = cache.get(host)
+        except Exception as exc:  # noqa: BLE001 - a damaged cache entry is not the user's input
+            warnings.append(f"{folder}: the cached facts of {host} are unreadable, ignored ({exc})")
             continue
         if isinstance(data, dict):
-            out[entry] = facts_of(data)
+            out[host] = facts_of(data)
     return out, warnings
 
 

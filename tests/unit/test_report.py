@@ -16,6 +16,7 @@ import yaml
 from cartable.cli import main
 from cartable.report.cli import default_as_of
 from cartable.report.html import fr_date, fr_money, fr_number
+from cartable.report.inputs import fact_cache
 
 from conftest import REPO, site_data
 
@@ -169,7 +170,7 @@ def test_demo_golden(tmp_path, capsys) -> None:
         assert fetch not in html  # nothing to fetch: the page opens offline
 
 
-def test_campaign_facts_and_differences(synthetic, tmp_path) -> None:
+def test_campaign_facts_and_differences(synthetic, tmp_path, capsys) -> None:
     site = synthetic()
     old = tmp_path / "reports" / "2025-11-01"
     assert main(["report", str(site), "--as-of", "2025-11-01", "--out", str(old),
@@ -181,12 +182,13 @@ def test_campaign_facts_and_differences(synthetic, tmp_path) -> None:
     assert main(["inventory", "build", str(site)]) == 0
     facts = tmp_path / "facts"
     facts.mkdir()
-    (facts / "0350192u-sdi01").write_text(json.dumps({
+    fact_cache(facts).set("0350192u-sdi01", {  # as Ansible writes them after a converge
         "ansible_distribution": "Debian", "ansible_distribution_version": "12.8",
         "ansible_mounts": [{"mount": "/", "size_total": 256e9, "size_available": 100e9}],
         "ansible_local": {"cartable_image": {"version": "salle-info-2026.2",
                                              "reimaged": "2026-10-20"}},
-        "ansible_date_time": {"iso8601": "2026-10-30T08:00:00Z"}}))
+        "ansible_date_time": {"iso8601": "2026-10-30T08:00:00Z"}})
+    (facts / "s1_0350192u-sdi02").write_text("{broken")
     status = site.parent / "campaigns" / "toussaint" / "status.json"
     status.parent.mkdir(parents=True)
     status.write_text(json.dumps({
@@ -200,6 +202,8 @@ def test_campaign_facts_and_differences(synthetic, tmp_path) -> None:
     new = tmp_path / "reports" / AS_OF
     assert main(["report", str(site), "--as-of", AS_OF, "--out", str(new),
                  "--facts", str(facts)]) == 0  # --previous found beside it
+    assert "the cached facts of 0350192u-sdi02 are unreadable, ignored" in \
+        capsys.readouterr().err
     changes = _csv(new / "evolution.csv")
     assert {"changement": "ecoles_parties", "identifiant": "0350425X",
             "detail": "Ecole primaire publique Jacques Prévert"} in changes or \
