@@ -63,6 +63,7 @@ def build_report(inputs: Inputs, renewal: dict[str, int], billing: Billing | Non
         "room_labels": ROOM_LABELS,
         "missing_pupils": [s for s in schools if s["eleves"] is None],
         "families": _families(inputs, renewal), "renewal": renewal,
+        "models": compute.model_rows(inputs.schools, inputs.as_of, renewal),
         "campaign": inputs.campaign, "campaign_waves": campaign_waves, "states": STATES,
         "state_labels": STATE_LABELS, "billing": statement, "diff": diff,
         "previous": inputs.previous, "plots": figures, "sources": inputs.sources,

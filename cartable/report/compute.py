@@ -10,8 +10,8 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
 
-from cartable.report.model import (RENEWAL_LABELS, ROOMS, STATES, Campaign, Host, Previous,
-                                   School)
+from cartable.report.model import (RENEWAL_LABELS, ROOM_COLUMNS, ROOMS, STATES, Campaign, Host,
+                                   Previous, School)
 from cartable.site_report import COLUMNS
 
 COUNTED = tuple(COLUMNS.values())  # family columns counted per school and commune
@@ -128,7 +128,8 @@ def host_rows(schools: Iterable[School], as_of: dt.date, renewal: dict[str, int]
             f = h.facts
             out.append({
                 "machine": h.name, "uai": h.uai, "code_commune": school.commune_code,
-                "famille": COLUMNS.get(h.family, h.family), "salle": h.room, "modele": h.model,
+                "famille": COLUMNS.get(h.family, h.family),
+                "salle": ROOM_COLUMNS.get(h.room, h.room), "modele": h.model,
                 "date_achat": h.purchase.isoformat() if h.purchase else "",
                 "age": age_years(h.purchase, as_of) if h.purchase else "",
                 "renouvellement": add_years(h.purchase, life).isoformat()
@@ -182,3 +183,21 @@ def differences(previous: Previous, schools: Iterable[School]) -> dict[str, list
         "machines_retirees": sorted((h, u) for h, u in previous.hosts.items()
                                     if h not in now_hosts),
     }
+
+
+def model_rows(schools: Iterable[School], as_of: dt.date, renewal: dict[str, int]) -> list[dict]:
+    """Per family and model (hosts with a model): how many, bought when, how many due."""
+    groups: dict[tuple[str, str], list[Host]] = {}
+    for school in schools:
+        for h in school.hosts:
+            if h.model:
+                groups.setdefault((h.family, h.model), []).append(h)
+    rows = []
+    for (family, model), hosts in groups.items():
+        dates = sorted(h.purchase for h in hosts if h.purchase)
+        rows.append({"famille": COLUMNS.get(family, family), "modele": model,
+                     "nombre": len(hosts), "premier_achat": dates[0] if dates else None,
+                     "dernier_achat": dates[-1] if dates else None,
+                     "a_renouveler": sum(renewal_state(h, as_of, renewal) == "due"
+                                         for h in hosts)})
+    return sorted(rows, key=lambda r: (-r["nombre"], r["famille"], r["modele"]))

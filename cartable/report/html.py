@@ -44,11 +44,21 @@ def fr_date(value: Any) -> str:
     return f"{first} {MONTHS[day.month - 1]} {day.year}"
 
 
+def fr_datetime(value: Any) -> str:
+    """'2026-10-31T18:00:00+00:00' -> '31 octobre 2026 à 18 h 00 (UTC+00:00)'."""
+    if not value:
+        return "—"
+    when = dt.datetime.fromisoformat(str(value))
+    offset = when.strftime("%z")
+    zone = f" (UTC{offset[:3]}:{offset[3:]})" if offset else ""
+    return f"{fr_date(when.date())} à {when.hour} h {when.minute:02d}{zone}"
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=fr_number, eur=fr_money, date_fr=fr_date)
+    env.filters.update(num=fr_number, eur=fr_money, date_fr=fr_date, datetime_fr=fr_datetime)
     return env
 
 

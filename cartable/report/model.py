@@ -19,6 +19,8 @@ ROOM_LABELS: dict[str, str] = {
     "computer_room": "salle informatique",
     "class": "classes",
 }
+# Every room kind of the inventory, as materiel.csv names it.
+ROOM_COLUMNS: dict[str, str] = {**ROOMS, "server": "serveur", "laptop_cart": "chariot_portables"}
 RENEWAL_LABELS = {"due": "a_renouveler", "next": "dans_l_annee", "ok": "ok",
                   "unknown": "inconnu"}
 STATES = ("ok", "failed", "unreachable", "running", "pending")

@@ -15,7 +15,7 @@ import yaml
 
 from cartable.cli import main
 from cartable.report.cli import default_as_of
-from cartable.report.html import fr_date, fr_money, fr_number
+from cartable.report.html import fr_date, fr_datetime, fr_money, fr_number
 from cartable.report.inputs import fact_cache
 
 from conftest import REPO, site_data
@@ -166,6 +166,12 @@ def test_demo_golden(tmp_path, capsys) -> None:
     html = (out / "rapport.html").read_text()
     assert "Situation au 1er novembre 2026." in html and "3\u202f031,70\u00a0€" in html
     assert html.count('<svg class="plot"') == 3
+    # models: 6 Lenovo M720q of 2018, all due; the oldest printer, bought 2016-06-20
+    assert ("<td>postes</td><td>Lenovo ThinkCentre M720q</td><td class=\"n\">6</td>"
+            "<td class=\"n\">30 août 2018</td><td class=\"n\">30 août 2018</td>"
+            "<td class=\"n\">6</td>") in html
+    assert hosts["0350626r-clr01"]["salle"] == "bcd" and hosts["0350626r-srv"]["salle"] == \
+        "serveur"
     for fetch in ("<script", "<link", "<img", "src=", "url(http", 'href="http'):
         assert fetch not in html  # nothing to fetch: the page opens offline
 
@@ -305,6 +311,7 @@ def test_french_formatting() -> None:
     assert fr_money(Decimal("3031.7")) == "3\u202f031,70\u00a0€"
     assert fr_date("2026-11-01") == "1er novembre 2026" and fr_date("2027-02-14") == \
         "14 février 2027"
+    assert fr_datetime("2026-10-31T18:05:00+01:00") == "31 octobre 2026 à 18 h 05 (UTC+01:00)"
 
 
 # --- the billing rule, as a property -------------------------------------------------------
