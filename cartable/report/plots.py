@@ -12,7 +12,9 @@ from collections import Counter
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
+from cartable.report.html import fr_number
 from cartable.report.model import STATE_LABELS, STATES
 from cartable.site_report import COLUMNS, FAMILIES
 
@@ -59,8 +61,9 @@ def equipment_per_commune(communes: list[dict]) -> tuple[str, str]:
             ax.barh(labels, values, left=left, color=colour, label=FAMILIES[family])
             left = [a + b for a, b in zip(left, values)]
         ax.set_xlabel("matériels")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 - 2 / (1.2 + 0.28 * len(shown))
-                                                      * 0.1), ncol=len(families), frameon=False)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v)))
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(families),
+                  frameon=False)
     note = "" if len(communes) <= MAX_BARS else \
         f"Les {MAX_BARS} communes les mieux équipées sur {len(communes)} (toutes : tableau)."
     return _svg(fig, "equipement"), note
@@ -81,10 +84,12 @@ def pupils_per_workstation(schools: list[dict]) -> tuple[str, str]:
             ax.set_xticks([])
             ax.set_xlabel(f"{len(known)} écoles, de la moins à la mieux équipée")
         ax.set_ylabel("élèves par poste pédagogique")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v, 0 if v == int(v)
+                                                                          else 1)))
         if known:
             mean = sum(s["eleves_par_poste"] for s in known) / len(known)
             ax.axhline(mean, color=COLOURS[3], linewidth=1, linestyle="--")
-            ax.annotate(f"moyenne {mean:.1f}".replace(".", ","), (len(known) - 0.5, mean),
+            ax.annotate(f"moyenne {fr_number(mean, 1)}", (len(known) - 0.5, mean),
                         ha="right", va="bottom", color=COLOURS[3])
     missing = len(schools) - len(known)
     note = "" if not missing else \
@@ -110,6 +115,7 @@ def age_histogram(hist: dict[str, Counter]) -> tuple[str, str]:
         ax.set_xticks(ages)
         ax.set_xlabel("âge (années révolues)")
         ax.set_ylabel("matériels")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v)))
         if hist:
             ax.legend(frameon=False)
     return _svg(fig, "age"), ""
@@ -129,5 +135,7 @@ def campaign_progress(by_wave: dict[str, Counter]) -> tuple[str, str]:
                         label=STATE_LABELS[state])
                 left = [a + b for a, b in zip(left, values)]
         ax.set_xlabel("écoles")
-        ax.legend(loc="lower right", frameon=False)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v)))
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(STATES),
+                  frameon=False)
     return _svg(fig, "campagne"), ""
