@@ -127,8 +127,9 @@ def read_facts(folder: Path | None, names: set[str]) -> tuple[dict[str, Facts], 
         except Exception as exc:  # noqa: BLE001 - a damaged cache entry is not the user's input
             warnings.append(f"{folder}: the cached facts of {host} are unreadable, ignored ({exc})")
             continue
-        if isinstance(data, dict):
-            out[host] = facts_of(data)
+        facts = facts_of(data) if isinstance(data, dict) else Facts()
+        if facts != Facts():  # a play without gather_facts caches {} for every host
+            out[host] = facts
     return out, warnings
 
 

@@ -195,6 +195,7 @@ def test_campaign_facts_and_differences(synthetic, tmp_path, capsys) -> None:
                                              "reimaged": "2026-10-20"}},
         "ansible_date_time": {"iso8601": "2026-10-30T08:00:00Z"}})
     (facts / "s1_0350192u-sdi02").write_text("{broken")
+    fact_cache(facts).set("0350192u-sdi03", {})  # a play without gather_facts
     status = site.parent / "campaigns" / "toussaint" / "status.json"
     status.parent.mkdir(parents=True)
     status.write_text(json.dumps({
@@ -223,6 +224,8 @@ def test_campaign_facts_and_differences(synthetic, tmp_path, capsys) -> None:
     assert (host["systeme"], host["image_deployee"], host["derniere_reimage"],
             host["disque_go"]) == ("Debian 12.8", "salle-info-2026.2", "2026-10-20", "256.0")
     schools = {s["uai"]: s for s in _csv(new / "ecoles.csv")}
+    assert schools["0350192U"]["machines_avec_faits"] == "1"
+    assert schools["0350192U"]["images_deployees"] == "salle-info-2026.2:1"
     assert schools["0350192U"]["campagne_etat"] == "ok"
     assert schools["0351817K"]["campagne_etat"] == "failed"
     assert schools["0350266Z"]["campagne_etat"] == ""
