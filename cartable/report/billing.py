@@ -40,11 +40,11 @@ def distribute(exact: list[Fraction], order: list[str], total_cents: int) -> lis
 
 def commune_keys(billing: Billing, communes: list[dict], filename: str) -> dict[str, str]:
     """billing.communes key -> INSEE code; a key naming no commune of the report is an error."""
-    by_code = {c["code_commune"]: c["code_commune"] for c in communes}
+    by_code = {c["code_commune"] for c in communes}
     by_name = {c["commune"].casefold(): c["code_commune"] for c in communes}
     out, problems = {}, []
     for key in billing.communes:
-        code = by_code.get(key) or by_name.get(key.casefold())
+        code = key if key in by_code else by_name.get(key.casefold())
         if code is None:
             problems.append(Problem(filename, f"billing.communes names '{key}', which is no "
                                     "commune of the inventory", billing.lines.get(key),
@@ -58,7 +58,7 @@ def commune_keys(billing: Billing, communes: list[dict], filename: str) -> dict[
     return out
 
 
-def _amounts(billing: Billing, commune: dict, prices: dict[str, Decimal]) -> dict[str, Decimal]:
+def _amounts(commune: dict, prices: dict[str, Decimal]) -> dict[str, Decimal]:
     parts = {key: prices[key] * Decimal(commune[unit] or 0) for key, unit in UNITS.items()}
     parts["fixed"] = prices["fixed"]
     return parts
@@ -72,7 +72,7 @@ def statement(billing: Billing, communes: list[dict], filename: str) -> tuple[li
     amounts = []
     for c in communes:
         prices = {**billing.tariff, **own.get(c["code_commune"], {})}
-        amounts.append(_amounts(billing, c, prices))
+        amounts.append(_amounts(c, prices))
     raw = [sum(a.values(), Decimal(0)) for a in amounts]
     total_raw = sum(raw, Decimal(0))
     invoice = billing.invoice if billing.invoice is not None else \
