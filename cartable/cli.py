@@ -9,6 +9,7 @@
     cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
     cartable filter keygen --out KEY                 the key pair that signs published lists
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
+    cartable report SITE [--as-of DATE] [--out DIR] [--previous DIR]  the fleet report (docs/report.md)
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
 2 bad input or any other failure (nothing written).
@@ -25,6 +26,7 @@ from pathlib import Path
 from cartable import allocate as al
 from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
+from cartable.report import cli as report_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -80,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
+    report_cli.add_parser(top)
     return parser
 
 
@@ -110,6 +113,8 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.area == "filter":
         return filter_cli.run(args)
+    if args.area == "report":
+        return report_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]
