@@ -12,7 +12,7 @@ from collections import Counter
 
 import matplotlib
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from cartable.report.html import fr_number
 from cartable.report.model import STATE_LABELS, STATES
@@ -118,6 +118,7 @@ def age_histogram(hist: dict[str, Counter]) -> tuple[str, str]:
         ax.set_xticks(ages)
         ax.set_xlabel("âge (années révolues)")
         ax.set_ylabel("matériels")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 shown as "2"
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v)))
         if hist:
             ax.legend(frameon=False)
@@ -138,6 +139,7 @@ def campaign_progress(by_wave: dict[str, Counter]) -> tuple[str, str]:
                         label=STATE_LABELS[state])
                 left = [a + b for a, b in zip(left, values)]
         ax.set_xlabel("écoles")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: fr_number(v)))
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(STATES),
                   frameon=False)
