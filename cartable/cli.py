@@ -9,6 +9,9 @@
     cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
     cartable filter keygen --out KEY                 the key pair that signs published lists
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
+    cartable image check CATALOG [--store STORE]     packages exist, images install (docs/images.md)
+    cartable image build CATALOG IMAGE --out STORE   build an image version into the store
+    cartable image changelog OLD NEW [--markdown]    packages added, removed, upgraded
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
 2 bad input or any other failure (nothing written).
@@ -25,6 +28,7 @@ from pathlib import Path
 from cartable import allocate as al
 from cartable.errors import InputError, Problem
 from cartable.filtering import cli as filter_cli
+from cartable.images import cli as image_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -80,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
+    image_cli.add_parser(top)
     return parser
 
 
@@ -110,6 +115,8 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.area == "filter":
         return filter_cli.run(args)
+    if args.area == "image":
+        return image_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]
