@@ -148,7 +148,8 @@ def need_tools() -> None:
                                  hint="run it as root on the build host"))
 
 
-def build(catalog: Catalog, name: str, out: Path, cache: Path, log: Log = print) -> dict[str, Any]:
+def build(catalog: Catalog, name: str, out: Path, cache: Path, log: Log = print,
+          point_release: bool = False) -> dict[str, Any]:
     """Build `name` into the store `out`; returns the manifest. Nothing published on failure."""
     image = catalog.image(name)
     previous = st.latest_versions(out) if out.exists() else {}
@@ -160,13 +161,13 @@ def build(catalog: Catalog, name: str, out: Path, cache: Path, log: Log = print)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     try:
-        return _build(catalog, image, out, cache.resolve(), work, log)
+        return _build(catalog, image, out, cache.resolve(), work, log, point_release)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def _build(catalog: Catalog, image: Image, out: Path, cache: Path, work: Path,
-           log: Log) -> dict[str, Any]:
+           log: Log, point_release: bool) -> dict[str, Any]:
     timings = {}
     hook = work / "settings.sh"
     hook.write_text(settings_script(catalog.settings), encoding="utf-8")
@@ -200,20 +201,36 @@ def _build(catalog: Catalog, image: Image, out: Path, cache: Path, work: Path,
     }
     log(f"{len(packages)} packages, {size / 1e6:.0f} MB in {files} files ({clamped} timestamps "
         f"clamped), digest {digest[:16]}…, {timings}")
-    return _publish(out, image, index, manifest, log)
+    return _publish(out, image, index, manifest, log, point_release)
+
+
+def point_releases(out: Path, image: str, version: str) -> list[str]:
+    """The published versions of `image` that are `version` or its point releases (V.n)."""
+    key = catalog_version_key(version) or ()
+    found = [p.parent.name for p in (out / image).glob(f"*/{st.MANIFEST}")
+             if (catalog_version_key(p.parent.name) or ())[:len(key)] == key]
+    return sorted(found, key=lambda v: catalog_version_key(v) or ())
 
 
 def _publish(out: Path, image: Image, index: Path, manifest: dict[str, Any],
-             log: Log) -> dict[str, Any]:
-    target = st.version_dir(out, image.name, image.version)
-    if (target / st.MANIFEST).exists():
-        old = st.read_manifest(target)
+             log: Log, point_release: bool = False) -> dict[str, Any]:
+    published = point_releases(out, image.name, image.version)
+    if published:
+        old = st.read_manifest(st.version_dir(out, image.name, published[-1]))
         if old["digest"] == manifest["digest"]:
-            log(f"{image.name} {image.version}: unchanged (same digest), nothing published")
+            log(f"{image.name} {published[-1]}: unchanged (same digest), nothing published")
             return old
-        raise InputError(Problem(str(target), f"version {image.version} of '{image.name}' is "
-                                 "already published with other content",
-                                 hint="raise the image's version in the catalog"))
+        if not point_release:
+            raise InputError(Problem(str(st.version_dir(out, image.name, published[-1])),
+                                     f"version {published[-1]} of '{image.name}' is already "
+                                     "published with other content",
+                                     hint="raise the image's version in the catalog, or build "
+                                     "a point release (--point-release: package updates)"))
+        manifest["version"] = f"{image.version}.{len(published)}"
+        while (st.version_dir(out, image.name, manifest["version"])).exists():
+            manifest["version"] += ".1"
+        log(f"package updates: point release {manifest['version']}")
+    target = st.version_dir(out, image.name, manifest["version"])
     staging = index.parent / "publish"
     staging.mkdir()
     index.rename(staging / st.INDEX)
@@ -222,9 +239,10 @@ def _publish(out: Path, image: Image, index: Path, manifest: dict[str, Any],
     staging.rename(target)
     latest = target.parent / "latest"
     current = latest.read_text(encoding="utf-8").strip() if latest.exists() else ""
-    if not current or (catalog_version_key(image.version) or ()) > (catalog_version_key(current) or ()):
+    if not current or (catalog_version_key(manifest["version"]) or ()) > \
+            (catalog_version_key(current) or ()):
         tmp = latest.with_suffix(".part")
-        tmp.write_text(image.version + "\n", encoding="utf-8")
+        tmp.write_text(manifest["version"] + "\n", encoding="utf-8")
         tmp.replace(latest)
     log(f"published {target}")
     return manifest

@@ -220,7 +220,8 @@ def check_versions(catalog: Catalog, previous: dict[str, str]) -> None:
         if image is None:
             continue
         new_key, old_key = catalog_version_key(image.version), catalog_version_key(old)
-        if new_key is not None and old_key is not None and new_key < old_key:
+        # 2026.1.2 is a point release of 2026.1 (package updates): 2026.1 is not backwards
+        if new_key is not None and old_key is not None and new_key < old_key[:len(new_key)]:
             problems.append(Problem(
                 str(catalog.path), f"version {image.version} of image '{name}' goes backwards: "
                 f"{old} is already built", image.version_line, f"images.{name}.version",

@@ -1,7 +1,7 @@
 """`cartable image ...`: check the catalog, build an image version, print a changelog.
 
     cartable image check CATALOG [--packages FILE] [--store STORE] [--cache DIR]
-    cartable image build CATALOG IMAGE --out STORE [--cache DIR] [--packages FILE]
+    cartable image build CATALOG IMAGE --out STORE [--cache DIR] [--packages FILE] [--point-release]
     cartable image changelog OLD NEW [--markdown]
 """
 
@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from cartable.errors import InputError
 from cartable.images import archive
 from cartable.images.build import build
 from cartable.images.catalog import Catalog, check_packages, check_versions, read_catalog
@@ -45,6 +46,9 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     bld.add_argument("image", help="an image of the catalog")
     bld.add_argument("--out", type=Path, required=True, metavar="STORE",
                      help="the image store (created if missing)")
+    bld.add_argument("--point-release", action="store_true",
+                     help="when the version is published with other content (package updates), "
+                     "publish VERSION.N instead of refusing (the nightly job's mode)")
     for sub in (check, bld):
         sub.add_argument("--packages", type=Path, metavar="FILE",
                          help="a Packages index to check against (default: the mirror's, "
@@ -82,7 +86,29 @@ def run(args: argparse.Namespace) -> int:
                   f"~{res.installed_kb / 1024:.0f} MB installed")
         return 0
     check_packages(catalog, _index(catalog, args.packages, args.cache), [args.image])
-    manifest = build(catalog, args.image, args.out, args.cache / "debs")
+    manifest = build(catalog, args.image, args.out, args.cache / "debs",
+                     point_release=args.point_release)
     print(f"{manifest['image']} {manifest['version']}: {len(manifest['packages'])} packages, "
           f"{manifest['size'] / 1e6:.0f} MB, digest {manifest['digest']}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`cartable-image VERB ...`: the same verbs, without the inventory's dependencies (netaddr):
+    what the DSI's build host runs (role image_build)."""
+    parser = argparse.ArgumentParser(prog="cartable-image", epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_parser(parser.add_subparsers(dest="area", required=True, metavar="AREA"))
+    try:
+        return run(parser.parse_args(["image", *(sys.argv[1:] if argv is None else argv)]))
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
+    except InputError as exc:
+        print(f"cartable-image: {len(exc.problems)} problem(s), nothing published:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cartable-image: {where}{exc.strerror or exc}; nothing published", file=sys.stderr)
+        return 2

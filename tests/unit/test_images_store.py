@@ -67,3 +67,45 @@ def test_changelog_text_and_markdown(tmp_path: Path, capsys) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"format": 7}))
     assert main(["image", "changelog", str(old), str(tmp_path / "bad.json")]) == 2
     assert "not a Cartable image manifest" in capsys.readouterr().err
+
+
+def _image(version: str):
+    from cartable.images.catalog import Image
+    return Image("essai", "Essai", version, "minimal", (), (), 1, 1, {})
+
+
+def _built(tmp_path: Path, digest: str, version: str) -> tuple[Path, dict]:
+    """What a build leaves before publishing: an index in a work folder and its manifest."""
+    work = tmp_path / f"work-{len(list(tmp_path.iterdir()))}"
+    work.mkdir()
+    (work / st.INDEX).write_bytes(b"index " + digest.encode())
+    return work / st.INDEX, {"format": 1, "image": "essai", "version": version,
+                             "packages": {}, "digest": digest}
+
+
+def test_publish_unchanged_refused_or_point_release(tmp_path: Path) -> None:
+    from cartable.images.build import _publish
+    store = tmp_path / "store"
+    logs: list[str] = []
+    _publish(store, _image("2026.1"), *_built(tmp_path, "aaa", "2026.1"), logs.append)
+    assert (store / "essai" / "latest").read_text() == "2026.1\n"
+    same = _publish(store, _image("2026.1"), *_built(tmp_path, "aaa", "2026.1b"), logs.append)
+    assert same["digest"] == "aaa" and "unchanged (same digest)" in logs[-1]
+    with pytest.raises(InputError, match="already published with other content"):
+        _publish(store, _image("2026.1"), *_built(tmp_path, "bbb", "2026.1"), logs.append)
+    point = _publish(store, _image("2026.1"), *_built(tmp_path, "bbb", "2026.1"), logs.append,
+                     point_release=True)
+    assert point["version"] == "2026.1.1" and (store / "essai" / "latest").read_text() == "2026.1.1\n"
+    again = _publish(store, _image("2026.1"), *_built(tmp_path, "bbb", "2026.1"), logs.append,
+                     point_release=True)
+    assert again["version"] == "2026.1.1"          # the newest point release is unchanged
+    assert st.read_manifest(store / "essai" / "2026.1.1")["digest"] == "bbb"
+
+
+def test_point_release_is_not_a_version_going_backwards() -> None:
+    from cartable.images.catalog import read_catalog
+    catalog = read_catalog(Path(__file__).resolve().parents[2] / "images" / "catalog.yml")
+    from cartable.images.catalog import check_versions
+    check_versions(catalog, {"essai": "2026.1.3"})
+    with pytest.raises(InputError, match="goes backwards: 2026.2.1 is already built"):
+        check_versions(catalog, {"essai": "2026.2.1"})
