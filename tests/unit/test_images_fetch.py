@@ -51,8 +51,10 @@ def _publish(store: Path, image: str, version: str, contents: list[bytes]) -> se
 def served(tmp_path: Path):
     store = tmp_path / "dsi"
     store.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(store))
-    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+    handler = functools.partial(Quiet, directory=str(store))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
