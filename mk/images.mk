@@ -1,5 +1,6 @@
 # Image builds and deltas (root, mmdebstrap, casync, Debian's mirror; docs/images.md).
-# BENCH_IMAGES_ARGS: `--full` for the real cycle images (GBs of packages, ~30 min cold).
+# BENCH_IMAGES_ARGS: `--full` for the real cycle images (GBs of packages, ~30 min cold);
+# `--reuse --no-rebuild --no-fetch` to continue in the same --work with fewer builds.
 BENCH_IMAGES_ARGS ?=
 
 .PHONY: bench-images

@@ -29,6 +29,8 @@ from pathlib import Path
 from cartable.errors import InputError, Problem
 from cartable.images import store as st
 
+BATCH = 128  # chunks verified per zstd run
+
 
 @dataclass
 class Fetcher:
@@ -38,13 +40,15 @@ class Fetcher:
     fetched: int = 0
     chunks: int = 0
     _started: float = field(default_factory=time.monotonic)
+    _opener: urllib.request.OpenerDirector | None = None
 
     def get(self, path: str) -> bytes:
         url = f"{self.source.rstrip('/')}/{path}"
-        handlers = [urllib.request.ProxyHandler({"http": self.proxy, "https": self.proxy}
-                                                if self.proxy else {})]
+        if self._opener is None:
+            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler(
+                {"http": self.proxy, "https": self.proxy} if self.proxy else {}))
         try:
-            with urllib.request.build_opener(*handlers).open(url, timeout=120) as response:
+            with self._opener.open(url, timeout=120) as response:
                 data = response.read()
         except OSError as exc:
             raise InputError(Problem(url, f"cannot download: {exc}",
@@ -60,11 +64,20 @@ class Fetcher:
                 time.sleep(ahead)
 
 
-def chunk_ok(data: bytes, chunk_id: str) -> bool:
-    """A chunk file is zstd of content whose SHA-512/256 is its id."""
-    result = subprocess.run(["zstd", "-dcq"], input=data, capture_output=True, check=False)
-    return result.returncode == 0 and \
-        hashlib.new("sha512_256", result.stdout).hexdigest() == chunk_id
+def verified(paths: dict[str, Path], scratch: Path) -> set[str]:
+    """The ids among {id: zstd file} whose content's SHA-512/256 is the id (one zstd run)."""
+    if not paths:
+        return set()
+    scratch.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["zstd", "-dqf", "--output-dir-flat", str(scratch), *map(str, paths.values())],
+                   capture_output=True, check=False)  # a bad file: no output, checked below
+    good = set()
+    for chunk_id, path in paths.items():
+        out = scratch / path.name.removesuffix(".zst")
+        if out.exists() and hashlib.new("sha512_256", out.read_bytes()).hexdigest() == chunk_id:
+            good.add(chunk_id)
+        out.unlink(missing_ok=True)
+    return good
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -92,17 +105,30 @@ def fetch_image(fetcher: Fetcher, cache: Path, image: str) -> str:
     _write(staging / st.INDEX, index_data)
     ids = {c.id for c in st.read_index(staging / st.INDEX)}
     missing = sorted(i for i in ids if not st.chunk_path(cache, i).exists())
-    for chunk_id in missing:
-        data = fetcher.get(f"{st.CHUNKS}/{chunk_id[:4]}/{chunk_id}.cacnk")
-        if not chunk_ok(data, chunk_id):
-            raise InputError(Problem(f"{st.CHUNKS}/{chunk_id}", "chunk content does not match "
-                                     "its name", hint="a proxy or disk altered it; run again"))
-        _write(st.chunk_path(cache, chunk_id), data)
-        fetcher.chunks += 1
+    downloaded = 0
+    for start in range(0, len(missing), BATCH):
+        batch = {}
+        for chunk_id in missing[start:start + BATCH]:
+            batch[chunk_id] = staging / "incoming" / f"{chunk_id}.zst"
+            if not batch[chunk_id].exists():  # complete (renamed) if there: an interrupted run's
+                _write(batch[chunk_id], fetcher.get(f"{st.CHUNKS}/{chunk_id[:4]}/{chunk_id}.cacnk"))
+                downloaded += 1
+        good = verified(batch, staging / "scratch")
+        for chunk_id, path in batch.items():
+            if chunk_id not in good:
+                path.unlink()  # the next run fetches it again
+                raise InputError(Problem(f"{st.CHUNKS}/{chunk_id}", "chunk content does not "
+                                         "match its name", hint="a proxy or disk altered it; "
+                                         "run again"))
+            st.chunk_path(cache, chunk_id).parent.mkdir(parents=True, exist_ok=True)
+            path.replace(st.chunk_path(cache, chunk_id))
+            fetcher.chunks += 1
+    shutil.rmtree(staging / "incoming", ignore_errors=True)
+    shutil.rmtree(staging / "scratch", ignore_errors=True)
     _write(staging / st.MANIFEST, manifest_data)
     staging.rename(final)
     _write(cache / image / "latest", (version + "\n").encode())
-    return (f"{image} {version}: {len(missing)} of {len(ids)} chunks fetched, "
+    return (f"{image} {version}: {downloaded} of {len(ids)} chunks fetched, "
             f"{(fetcher.fetched - before) / 1e6:.1f} MB")
 
 

@@ -14,6 +14,7 @@ min cold). Prints a Markdown table; bytes are zstd-compressed chunk bytes, as a 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,7 +47,14 @@ def _ids(store: Path, image: str, version: str) -> set[str]:
     return {c.id for c in st.read_index(st.version_dir(store, image, version) / st.INDEX)}
 
 
+REUSE = False  # --reuse: a version already in the store is read, not rebuilt
+
+
 def _build(catalog: Path, image: str, out: Path, cache: Path) -> tuple[dict, float]:
+    version = read_catalog(catalog).images[image].version
+    if REUSE and (st.version_dir(out, image, version) / st.MANIFEST).exists():
+        print(f"  {image} {version}: reused from {out}")
+        return st.read_manifest(st.version_dir(out, image, version)), float("nan")
     started = time.monotonic()
     manifest = build(read_catalog(catalog), image, out, cache, log=lambda m: print("  " + m))
     return manifest, time.monotonic() - started
@@ -75,7 +83,8 @@ def _school_fetch(url: str, school: Path, image: str) -> tuple[int, float]:
     return fetcher.fetched, time.monotonic() - started
 
 
-def bench(work: Path, cache: Path, profile: dict) -> list[tuple[str, str]]:
+def bench(work: Path, cache: Path, profile: dict, rebuild: bool = True,
+          fetch: bool = True) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     image, added = profile["image"], profile["added"]
     v1_catalog = _catalog(work, lambda d: None)
@@ -87,14 +96,16 @@ def bench(work: Path, cache: Path, profile: dict) -> list[tuple[str, str]]:
               f"{len(v1['packages'])}, {v1['size'] / 1e6:.0f} MB, {v1_bytes / 1e6:.1f} MB"),
              (f"{image} v1 build time", f"{t1:.0f} s")]
     served = _Served(work / "dsi")
-    got, took = _school_fetch(served.url, work / "school", image)
-    rows.append(("school server fetches v1 over HTTP (cartable-image-fetch, loopback)",
-                 f"{got / 1e6:.1f} MB in {took:.0f} s"))
-    again, t_again = _build(v1_catalog, image, work / "rebuild", cache)
-    new = _ids(work / "rebuild", image, ver) - v1_ids
-    rows += [("unchanged rebuild: same digest", str(again["digest"] == v1["digest"])),
-             ("unchanged rebuild: new chunk bytes",
-              f"{st.chunk_bytes(work / 'rebuild', new)} B ({100 * st.chunk_bytes(work / 'rebuild', new) / v1_bytes:.2f} %)")]
+    if fetch:
+        got, took = _school_fetch(served.url, work / "school", image)
+        rows.append(("school server fetches v1 over HTTP (cartable-image-fetch, loopback)",
+                     f"{got / 1e6:.1f} MB in {took:.0f} s"))
+    if rebuild:
+        again, _ = _build(v1_catalog, image, work / "rebuild", cache)
+        new_bytes = st.chunk_bytes(work / "rebuild", _ids(work / "rebuild", image, ver) - v1_ids)
+        rows += [("unchanged rebuild: same digest", str(again["digest"] == v1["digest"])),
+                 ("unchanged rebuild: new chunk bytes",
+                  f"{new_bytes} B ({100 * new_bytes / v1_bytes:.2f} %)")]
     v2_version = ".".join(ver.split(".")[:-1] + [str(int(ver.split(".")[-1]) + 1)])
 
     def add(data: dict) -> None:
@@ -106,9 +117,10 @@ def bench(work: Path, cache: Path, profile: dict) -> list[tuple[str, str]]:
     rows += [(f"v1 -> v2 (+{added}, +{len(v2['packages']) - len(v1['packages'])} packages): "
               "bytes a school holding v1 downloads", f"{delta / 1e6:.2f} MB ({100 * delta / v1_bytes:.1f} % of v1)"),
              ("v2 build time", f"{t2:.0f} s")]
-    got, took = _school_fetch(served.url, work / "school", image)
-    rows.append(("school server holding v1 fetches v2 (new chunks + index + manifest)",
-                 f"{got / 1e6:.2f} MB in {took:.0f} s"))
+    if fetch:
+        got, took = _school_fetch(served.url, work / "school", image)
+        rows.append(("school server holding v1 fetches v2 (new chunks + index + manifest)",
+                     f"{got / 1e6:.2f} MB in {took:.0f} s"))
     # Three nested levels in one store (the DSI's; the v1 built above is one of them when
     # --full) vs each in a store of its own: union vs sum of their chunks' bytes.
     levels = profile["levels"] or {n: None for n in ("cycle1", "cycle2", "cycle3")}
@@ -137,11 +149,18 @@ def main() -> int:
     parser.add_argument("--full", action="store_true", help="the real cycle images (large)")
     parser.add_argument("--work", type=Path, default=REPO / ".cache" / "images-bench")
     parser.add_argument("--cache", type=Path, default=REPO / ".cache" / "images" / "debs")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep --work and read the versions already built there")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip the unchanged rebuild")
+    parser.add_argument("--no-fetch", action="store_true", help="skip the school fetches")
     args = parser.parse_args()
-    import shutil
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    rows = bench(args.work, args.cache, FULL if args.full else SMALL)
+    global REUSE
+    REUSE = args.reuse
+    if not args.reuse:
+        shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True, exist_ok=True)
+    rows = bench(args.work, args.cache, FULL if args.full else SMALL,
+                 rebuild=not args.no_rebuild, fetch=not args.no_fetch)
     print("\n| measure | figure |\n|---|---|")
     for what, figure in rows:
         print(f"| {what} | {figure} |")

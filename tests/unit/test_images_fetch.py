@@ -101,6 +101,8 @@ def test_corrupted_chunk_is_refused(served, tmp_path: Path, capsys) -> None:
                                       capture_output=True, check=True).stdout)
     assert main(["--source", url, "--cache", str(tmp_path / "c"), "--image", "essai"]) == 2
     assert "does not match its name" in capsys.readouterr().err
+    assert not st.chunk_path(tmp_path / "c", sorted(ids)[0]).exists()
+    assert not list((tmp_path / "c").rglob(f"{sorted(ids)[0]}*"))   # fetched again next run
 
 
 def test_rate_limit_and_pruning(served, tmp_path: Path, capsys) -> None:
