@@ -153,7 +153,7 @@ def build(catalog: Catalog, name: str, out: Path, cache: Path, log: Log = print,
     """Build `name` into the store `out`; returns the manifest. Nothing published on failure."""
     image = catalog.image(name)
     previous = st.latest_versions(out) if out.exists() else {}
-    check_versions(catalog, previous)
+    check_versions(catalog, {name: previous[name]} if name in previous else {})
     need_tools()
     out.mkdir(parents=True, exist_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
