@@ -10,6 +10,9 @@
     cartable filter keygen --out KEY                 the key pair that signs published lists
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
     cartable report SITE [--as-of DATE] [--out DIR] [--previous DIR]  the fleet report (docs/report.md)
+    cartable image check CATALOG [--store STORE]     packages exist, images install (docs/images.md)
+    cartable image build CATALOG IMAGE --out STORE   build an image version into the store
+    cartable image changelog OLD NEW [--markdown]    packages added, removed, upgraded
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
 2 bad input or any other failure (nothing written).
@@ -27,6 +30,7 @@ from cartable import allocate as al
 from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
 from cartable.report import cli as report_cli
+from cartable.images import cli as image_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -83,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
     report_cli.add_parser(top)
+    image_cli.add_parser(top)
     return parser
 
 
@@ -115,6 +120,8 @@ def run(argv: list[str]) -> int:
         return filter_cli.run(args)
     if args.area == "report":
         return report_cli.run(args)
+    if args.area == "image":
+        return image_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]

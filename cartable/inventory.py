@@ -81,7 +81,7 @@ def _school_vars(site: Site, school: School, alloc: al.SchoolAllocation, server:
 
 
 def _host_vars(site: Site, spec: HostSpec, alloc: al.SchoolAllocation,
-               devices: dict[str, Device]) -> dict[str, Any]:
+               devices: dict[str, Device], images: dict[str, str]) -> dict[str, Any]:
     role = ROLES[spec.role]
     if spec.role == "srv":
         out: dict[str, Any] = {
@@ -95,7 +95,7 @@ def _host_vars(site: Site, spec: HostSpec, alloc: al.SchoolAllocation,
         out["cartable_mac"] = devices[spec.id].mac
     out["cartable_room"] = spec.room
     if role.image:
-        out["cartable_image"] = site.images.get(role.image, role.image)
+        out["cartable_image"] = images.get(role.image, role.image)
     if role.printer_kind:
         out["cartable_printer_kind"] = role.printer_kind
     return out
@@ -167,8 +167,10 @@ def build_tree(site: Site, schools: list[School], plan: dict[str, al.SchoolAlloc
         group = f"school_{school.uai.lower()}"
         server = next(h.name for h in specs if h.role == "srv")
         hosts = {}
+        override = site.overrides.get(school.uai)
+        images = {**site.images, **(override.images if override else {})}
         for spec in specs:
-            hosts[spec.name] = _host_vars(site, spec, alloc, devices)
+            hosts[spec.name] = _host_vars(site, spec, alloc, devices, images)
             role_groups[ROLES[spec.role].group][spec.name] = {}
         school_groups[group] = _group(hosts, vars_=_school_vars(site, school, alloc, server))
         communes.setdefault(school.commune_code, (school.commune_name, {}))[1][group] = {}

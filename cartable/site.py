@@ -16,6 +16,7 @@ from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
 from cartable.files import read_text
+from cartable.images.catalog import read_catalog
 from cartable.naming import ADMIN_NAME_HINT, HOST_NAME_HINT, admin_name_problem, host_name_problem
 from cartable.uai import normalise_uai, uai_problem
 from cartable.yamlsrc import (Ctx, LDict, boolean, choice, integer, list_of, load_with_lines, map_of,
@@ -45,6 +46,7 @@ class Override:
     hostnames: dict[str, str] = field(default_factory=dict)
     line: int | None = None
     filtering: sf.SchoolFiltering | None = None
+    images: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Site:
     management_networks: tuple[netaddr.IPNetwork, ...]
     admins: tuple[dict[str, Any], ...]
     images: dict[str, str]
+    catalog: Path | None
     plan: dict[str, dict[str, int]]
     class_equipment: bool
     pupils_per_class: int
@@ -115,6 +118,8 @@ def _network(raw: Any, ctx: Ctx) -> Any:
 
 
 _COUNTS = map_of(_role_key, integer(0, 500))
+_IMAGES = map_of(lambda k, c: None if k in IMAGE_KEYS else
+                 f"unknown image key '{k}' (known: {', '.join(IMAGE_KEYS)})", text)
 SCHEMA = mapping({
     "extends": text,
     "name": text,
@@ -144,8 +149,8 @@ SCHEMA = mapping({
         "ssh_keys": list_of(text),
         "state": choice("present", "absent"),
     }, required=("name", "ssh_keys"))),
-    "images": map_of(lambda k, c: None if k in IMAGE_KEYS else
-                     f"unknown image key '{k}' (known: {', '.join(IMAGE_KEYS)})", text),
+    "catalog": text,
+    "images": _IMAGES,
     "equipment": map_of(_kind_key, _COUNTS),
     "options": mapping({
         "class_equipment": boolean,
@@ -165,6 +170,7 @@ SCHEMA = mapping({
         "equipment": _COUNTS,
         "hostnames": map_of(lambda k, c: None, text),
         "filtering": sf.OVERRIDE_SCHEMA,
+        "images": _IMAGES,
     })),
     "filtering": sf.SCHEMA,
     **sr.SCHEMA,
@@ -224,6 +230,31 @@ def _check_semantics(data: dict[str, Any], raw: Any, filename: str) -> list[Prob
     return problems + sf.check_filtering(data, raw, filename)
 
 
+def _check_images(data: dict[str, Any], raw: Any, path: Path) -> list[Problem]:
+    """With a `catalog:`, every image named (per room kind, per school) is one of its images."""
+    if "catalog" not in data:
+        return []
+    catalog_path = path.parent / data["catalog"]
+    if not catalog_path.is_file():
+        return [Problem(str(path), f"image catalog {catalog_path} not found",
+                        raw.lines.get("catalog"), "catalog",
+                        "'catalog' is relative to the site file, e.g. ../../images/catalog.yml")]
+    known = read_catalog(catalog_path).images
+    places = [("images", data.get("images", {}), raw.get("images"))]
+    for uai, override in data.get("overrides", {}).items():
+        places.append((f"overrides.{uai}.images", override.get("images", {}),
+                       raw["overrides"][uai].get("images")))
+    problems = []
+    for where, images, raw_images in places:
+        for key, name in images.items():
+            if name not in known:
+                problems.append(Problem(
+                    str(path), f"unknown image '{name}' (not in {catalog_path})",
+                    getattr(raw_images, "lines", {}).get(key), f"{where}.{key}",
+                    "images of the catalog: " + ", ".join(sorted(known))))
+    return problems
+
+
 def parse_site(text_: str, path: Path) -> Site:
     """Validate a site file's text; InputError listing every problem."""
     return parse_site_data(load_with_lines(text_, str(path)), path)
@@ -238,6 +269,8 @@ def parse_site_data(raw: Any, path: Path) -> Site:
     problems: list[Problem] = []
     data = SCHEMA(raw, Ctx(filename, problems))
     problems += _check_semantics(data, raw, filename)
+    if not problems:
+        problems += _check_images(data, raw, path)
     if problems:
         raise InputError(problems)
     site = _to_site(data, raw, path)
@@ -258,7 +291,8 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
             link=o.get("link"), name=o.get("name"), wave=o.get("wave"),
             equipment=o.get("equipment", {}), hostnames=o.get("hostnames", {}),
             line=raw["overrides"].lines.get(uai),
-            filtering=sf.to_school_filtering(o.get("filtering")))
+            filtering=sf.to_school_filtering(o.get("filtering")),
+            images=dict(o.get("images", {})))
         for uai, o in data.get("overrides", {}).items()
     }
     return Site(
@@ -286,6 +320,7 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         admins=tuple({"name": a["name"], "ssh_keys": list(a["ssh_keys"]),
                       "state": a.get("state", "present")} for a in data.get("admins", [])),
         images=dict(data.get("images", {})),
+        catalog=(base / data["catalog"]) if data.get("catalog") else None,
         plan=equipment,
         class_equipment=opts.get("class_equipment", False),
         pupils_per_class=opts.get("pupils_per_class", 25),
@@ -332,7 +367,7 @@ def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> Any:
                                  raw.lines["extends"], "extends", "remove the cycle"))
     parent = _read_raw(parent_path, chain + (path.resolve(),))
     if isinstance(parent, dict):
-        for key in ("directory", "hardware", "pupils"):  # relative to the file that names them
+        for key in ("directory", "hardware", "pupils", "catalog"):  # relative to the file that names them
             if key in parent and key not in raw:
                 parent[key] = os.path.relpath(parent_path.parent / str(parent[key]), path.parent)
     merged = merge(parent, raw)
