@@ -9,9 +9,11 @@
     cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
     cartable filter keygen --out KEY                 the key pair that signs published lists
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
+    cartable campaign run SITE PLAYBOOK [--wave W | --school UAI... | --failed] [--check --diff]
+    cartable campaign status SITE [--name NAME] [--json | --csv]   (docs/campaigns.md)
 
-Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
-2 bad input or any other failure (nothing written).
+Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes)
+or a campaign with schools not ok, 2 bad input or any other failure (nothing written).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 from cartable import allocate as al
+from cartable.campaign import cli as campaign_cli
 from cartable.errors import InputError, Problem
 from cartable.filtering import cli as filter_cli
 from cartable.files import locked, read_text, write_together
@@ -80,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
+    campaign_cli.add_parser(top)
     return parser
 
 
@@ -110,6 +114,8 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.area == "filter":
         return filter_cli.run(args)
+    if args.area == "campaign":
+        return campaign_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]
