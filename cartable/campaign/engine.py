@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from cartable.campaign import status as st
-from cartable.campaign.jobs import JobSpec, Recorder, final_state, run_school, stamp
+from cartable.campaign.jobs import JobSpec, Recorder, final_state, run_school, stamp, stop_job
 from cartable.campaign.schools import School
 
 Notify = Callable[[str, dict[str, Any]], None]  # (event: start|end|update, status)
@@ -38,7 +38,7 @@ class Campaign:
         self.notify = notify or (lambda _event, _status: None)
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.current: str | None = None
+        self.leftovers: dict[str, str] = {}  # UAI -> job tag of a killed controller's job
 
     def _save(self) -> None:
         with self.lock:
@@ -53,17 +53,24 @@ class Campaign:
             return
         with self.lock:
             entry = self.status["schools"][school.uai]
+            left = self.leftovers.pop(school.uai, None)
+        if left:  # a killed controller's job may still run: end it before converging again
+            if stop_job(left):
+                self.notify("note", {"uai": school.uai, "note": "stopped the job a killed "
+                                     "controller left running", **self.status})
+        ident = stamp()
+        with self.lock:
             fresh = st.new_school(school.wave)
             fresh["runs"] = entry.get("runs", 0) + 1
-            fresh.update(state="running", started=st.now())
+            fresh.update(state="running", started=st.now(), job=f"{self.folder}/{school.uai}/{ident}")
             self.status["schools"][school.uai] = entry = fresh
         self._save()
         self.notify("start", self.status)
         recorder = Recorder(entry, self.lock, self.spec.check, self._saved)
         try:
             runner_status, rc, artifacts = run_school(
-                self.spec, school.group, self.folder / "runs" / school.uai, stamp(), recorder,
-                self.stop.is_set)
+                self.spec, school.group, self.folder / "runs" / school.uai, ident, recorder,
+                self.stop.is_set, entry["job"])
             artifacts_rel: str | None = str(artifacts.relative_to(self.folder))
         except Exception as exc:  # noqa: BLE001 - one school's trouble must not stop the others
             runner_status, rc, artifacts_rel = "error", None, None
@@ -82,9 +89,11 @@ class Campaign:
         with self.lock:
             for school in schools:
                 entry = self.status["schools"].setdefault(school.uai, st.new_school(school.wave))
+                entry["wave"] = school.wave
+                if entry["state"] == "running" and entry.get("job"):
+                    self.leftovers[school.uai] = entry["job"]
                 if entry["state"] != st.DONE:
                     entry["state"] = "pending"
-                    entry["wave"] = school.wave
         self._save()
         previous = _install_signals(self.stop)
         try:

@@ -5,10 +5,13 @@ folded into the school's entry of the status file as they arrive.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 MSG_CHARS = 300  # an error message is cut to this length in the status file
+# Every process of a job carries this variable (ansible-runner detaches its jobs from the
+# controller: a killed controller leaves them running): the next run finds them by it.
+JOB_ENV = "CARTABLE_CAMPAIGN_JOB"
 
 
 @dataclass(frozen=True)
@@ -125,13 +131,44 @@ def _tail(path: Path, lines: int = 6) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
 
 
+def job_processes(tag: str) -> list[int]:
+    """The processes of a job (their environment holds JOB_ENV=tag), from /proc."""
+    wanted = f"{JOB_ENV}={tag}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if wanted in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def stop_job(tag: str, grace: float = 10.0) -> list[int]:
+    """End what is left of a job (SIGTERM to its process groups, SIGKILL after `grace` s)."""
+    pids = job_processes(tag)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in job_processes(tag):
+            with contextlib.suppress(OSError):
+                os.killpg(os.getpgid(pid), sig)
+        deadline = time.monotonic() + grace
+        while job_processes(tag) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if not job_processes(tag):
+            break
+    return pids
+
+
 def run_school(spec: JobSpec, group: str, private_dir: Path, ident: str, recorder: Recorder,
-               cancel: Callable[[], bool]) -> tuple[str, int | None, Path]:
+               cancel: Callable[[], bool], tag: str) -> tuple[str, int | None, Path]:
     """Run the playbook on one school's group; (runner status, rc, artifacts folder)."""
     import ansible_runner  # imported late: `cartable inventory` does not need it
 
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "ANSIBLE_NOCOLOR": "1", **spec.envvars}
+           "ANSIBLE_NOCOLOR": "1", JOB_ENV: tag, **spec.envvars}
     cmdline = [*(["--check"] if spec.check else []), *(["--diff"] if spec.diff else []),
                *spec.extra_args]
     private_dir.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,10 @@ class Progress:
             for uai in self.uais:
                 if status["schools"][uai]["state"] == "running":
                     self.started.setdefault(uai, time.monotonic())
+        if event == "note":
+            self._clear()
+            self.out.write(f"{status['uai']}: {status['note']}\n")
+            self.out.flush()
         if event == "end":
             uai = status["uai"]
             took = time.monotonic() - self.started.get(uai, time.monotonic())

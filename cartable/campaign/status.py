@@ -9,7 +9,7 @@ Other readers (reports) rely on exactly these keys; the fields added here are ex
 top level `site` (the site's name), `check` (a check-mode campaign); per school
 `unreachable_hosts`, `errors` ([{host, task, msg}]), `changes` ({task: [hosts]}, check mode),
 `runs` (jobs run so far), `artifacts` (the last job's ansible-runner folder, relative to the
-campaign's folder).
+campaign's folder), `job` (the tag its processes carry, to end a job a killed controller left).
 
 The file is replaced atomically (temporary file in the same folder, fsync, rename) after every
 change, so a controller killed at any moment leaves the last state whole. One campaign runs
@@ -59,7 +59,7 @@ def check_name(name: str, where: str) -> str:
 def new_school(wave: str | None) -> dict[str, Any]:
     return {"state": "pending", "wave": wave, "started": None, "ended": None,
             "failed_hosts": [], "failed_tasks": [], "changed": 0, "unreachable_hosts": [],
-            "errors": [], "changes": {}, "runs": 0, "artifacts": None}
+            "errors": [], "changes": {}, "runs": 0, "artifacts": None, "job": None}
 
 
 def new_status(name: str, playbook: str, site: str, check: bool) -> dict[str, Any]:

@@ -174,6 +174,19 @@ def _wait(site: Path, want: dict[str, str], proc, seconds: float = 90) -> None:
     raise AssertionError(f"the campaign never reached {want}")
 
 
+def _processes_of(site: Path) -> list[str]:
+    """Command lines of the processes that name this test's site folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, ValueError):
+            continue
+        if entry.name.isdigit() and str(site.parent) in cmdline:
+            found.append(cmdline)
+    return found
+
+
 def test_a_killed_controller_resumes_without_redoing_finished_schools(site: Path) -> None:
     host_vars(site, "0350626r-sdi01", {"campaign_test_sleep": 120})
     args = ["campaign", "run", str(site), str(PLAYBOOK), "--school", ELEMENTAIRE, PRIMAIRE]
@@ -191,9 +204,14 @@ def test_a_killed_controller_resumes_without_redoing_finished_schools(site: Path
     killed = status(site)["schools"]
     assert killed[ELEMENTAIRE]["state"] == "running" and killed[ELEMENTAIRE]["ended"] is None
     host_vars(site, "0350626r-sdi01", None)
+    started = time.monotonic()
     done = cartable(*args)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"not run again: {PRIMAIRE}" in done.stdout
+    # the killed controller's job (still waiting its 120 s) was ended, not left beside the new one
+    assert f"{ELEMENTAIRE}: stopped the job a killed controller left running" in done.stdout
+    assert time.monotonic() - started < 60
+    assert _processes_of(site) == []
     resumed = status(site)["schools"]
     assert resumed[PRIMAIRE] == killed[PRIMAIRE]
     assert resumed[ELEMENTAIRE]["state"] == "ok" and resumed[ELEMENTAIRE]["runs"] == 2
