@@ -20,7 +20,8 @@ link is shaped with tc, both ways: tbf at RATE, or netem (DELAY and RATE) with -
                   school's inventory) | ssh server `ansible-runner worker` (the server
                   converges its LAN) | `ansible-runner process` (the events back).
 For each: wall-clock, the controller's CPU-seconds (user+sys of the run's processes: the
-relays' work runs in the containers, not here), the bytes through the servers' WAN
+relays' work runs in the containers, not here), the servers' and workstations' CPU-seconds
+(their containers' cgroups), the bytes through the servers' WAN
 interfaces (and packets: the round trips, as no delay can be added here), and changed=0 checked from the recap or the events. The relays run the
 controller's venv, mounted read-only into the servers (same Debian, same paths): a real
 school server would get its own venv from a role. Results: .cache/campaign-bench/results.json.
@@ -194,8 +195,28 @@ def _env(config: Path, work: Path, extra: dict[str, str] | None = None) -> dict[
     return env
 
 
-def measured(fn, servers: dict[str, str]) -> dict:
-    """Wall-clock, controller CPU (children's rusage) and WAN bytes of fn()."""
+def container_cpu(names: list[str]) -> float:
+    """CPU-seconds used so far by these containers (cgroup v1 cpuacct, else v2 cpu.stat)."""
+    ids = common.docker("inspect", "-f", "{{.Id}}", *names).split()
+    total = 0.0
+    for cid in ids:
+        v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        if v1.exists():
+            total += int(v1.read_text()) / 1e9
+            continue
+        for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cpu.stat"),
+                   Path(f"/sys/fs/cgroup/docker/{cid}/cpu.stat")):
+            if v2.exists():
+                usage = dict(line.split() for line in v2.read_text().splitlines())
+                total += int(usage["usage_usec"]) / 1e6
+                break
+    return total
+
+
+def measured(fn, servers: dict[str, str], workstations: list[str]) -> dict:
+    """Wall-clock, controller CPU (children's rusage), the servers' and workstations' CPU
+    (their cgroups) and the WAN bytes and packets of fn()."""
+    cpu_srv, cpu_ws = container_cpu(list(servers)), container_cpu(workstations)
     before_bytes, before_packets = wan_counters(servers)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
@@ -204,7 +225,10 @@ def measured(fn, servers: dict[str, str]) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     after_bytes, after_packets = wan_counters(servers)
-    return {"wall": round(wall, 2), "cpu": round(cpu, 2), "wan_bytes": after_bytes - before_bytes,
+    return {"wall": round(wall, 2), "cpu": round(cpu, 2),
+            "servers_cpu": round(container_cpu(list(servers)) - cpu_srv, 2),
+            "workstations_cpu": round(container_cpu(workstations) - cpu_ws, 2),
+            "wan_bytes": after_bytes - before_bytes,
             "wan_packets": after_packets - before_packets, **(extra or {})}
 
 
@@ -346,7 +370,8 @@ def run_all(args: argparse.Namespace) -> dict:
         runs["relay"] = lambda: relay(plan, work, args.forks)
         rows = {}
         for label, fn in runs.items():
-            rows[label] = r = measured(fn, servers)
+            rows[label] = r = measured(fn, servers, [c["name"] for c in model["containers"]
+                                                     if "lan" not in c])
             if r["hosts"] != n or r["changed"] != 0:
                 raise SystemExit(f"bench: {label} saw {r['hosts']} hosts, changed={r['changed']}")
             print(f"bench: {label}: {r['wall']:.1f} s, controller CPU {r['cpu']:.2f} s, "
@@ -369,12 +394,12 @@ def report(results: dict) -> None:
     n, s = results["workstations"], results["schools"]
     print(f"\n{s} schools, {n} workstations, WAN {results['rate']} each way"
           f"{', delay ' + results['delay'] if results['delay'] else ''}")
-    print(f"{'run':<28} {'wall s':>8} {'ctl CPU s':>10} {'CPU/ws s':>9} {'WAN MB':>8} "
-          f"{'WAN KB/ws':>10} {'WAN pkts':>9}")
+    print(f"{'run':<28} {'wall s':>7} {'ctl CPU s':>9} {'ctl CPU/ws':>10} {'srv CPU s':>9} "
+          f"{'ws CPU s':>8} {'WAN MB':>7} {'WAN KB/ws':>9} {'WAN pkts':>8}")
     for label, r in results["runs"].items():
-        print(f"{label:<28} {r['wall']:>8.1f} {r['cpu']:>10.2f} {r['cpu'] / n:>9.3f} "
-              f"{r['wan_bytes'] / 1e6:>8.2f} {r['wan_bytes'] / 1e3 / n:>10.1f} "
-              f"{r['wan_packets']:>9}")
+        print(f"{label:<28} {r['wall']:>7.1f} {r['cpu']:>9.2f} {r['cpu'] / n:>10.3f} "
+              f"{r['servers_cpu']:>9.2f} {r['workstations_cpu']:>8.2f} "
+              f"{r['wan_bytes'] / 1e6:>7.2f} {r['wan_bytes'] / 1e3 / n:>9.1f} {r['wan_packets']:>8}")
 
 
 if __name__ == "__main__":
