@@ -2,6 +2,7 @@
 
     cartable campaign run SITE PLAYBOOK [--wave W | --school UAI... | --failed]
                           [--check [--diff]] [--name NAME] [--forks N] [--inventory SRC...]
+                          [--relay [--relay-command CMD]]
     cartable campaign status SITE [--name NAME] [--json | --csv]
 
 Exit codes: 0 every school of the run ok, 1 some school failed, was unreachable or was
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,13 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     run.add_argument("--forks", type=int, default=DEFAULT_FORKS, metavar="N",
                      help=f"schools converged at once (default {DEFAULT_FORKS}); each job uses "
                      "the forks of ansible.cfg for the school's hosts")
+    run.add_argument("--relay", action="store_true",
+                     help="each school's job runs on its school server (ansible-runner worker "
+                     "there, reached by ssh as the inventory says; docs/campaigns.md)")
+    run.add_argument("--relay-command", metavar="CMD",
+                     help="with --relay: the command that runs `ansible-runner worker` on the "
+                     "server instead of ssh ({server}: its inventory name), e.g. "
+                     "'docker exec -i {server} ansible-runner worker'")
     run.add_argument("--inventory", "-i", type=Path, nargs="+", default=[], metavar="SRC",
                      help="more inventory sources after the site's hosts.yml (connection "
                      "settings, say)")
@@ -157,6 +166,9 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(Problem(str(extra), "inventory source not found", field="--inventory"))
     if args.forks < 1:
         raise InputError(Problem(where, f"--forks {args.forks}: at least 1", field="--forks"))
+    if args.relay_command and not args.relay:
+        raise InputError(Problem(where, "--relay-command goes with --relay",
+                                 field="--relay-command", hint="add --relay"))
     if args.diff and not args.check:
         raise InputError(Problem(where, "--diff goes with --check here (a real run keeps "
                                  "its differences in each job's output anyway)", field="--diff",
@@ -179,7 +191,8 @@ def _run(args: argparse.Namespace) -> int:
             print(f"campaign {args.name}: nothing to run")
             return 0
         spec = JobSpec(args.playbook, (args.site.parent / "hosts.yml", *args.inventory), project,
-                       check=args.check, diff=args.diff)
+                       check=args.check, diff=args.diff, relay=args.relay,
+                       relay_command=tuple(shlex.split(args.relay_command or "")))
         uais = [s.uai for s in todo]
         print(f"campaign {args.name}: {label} on {len(uais)} school(s), {args.forks} at once"
               f"{' (check mode)' if args.check else ''}; status: {folder / st.STATUS}",

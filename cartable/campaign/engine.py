@@ -20,6 +20,7 @@ from typing import Any
 
 from cartable.campaign import status as st
 from cartable.campaign.jobs import JobSpec, Recorder, final_state, run_school, stamp, stop_job
+from cartable.campaign.relay import run_school_relay
 from cartable.campaign.schools import School
 
 Notify = Callable[[str, dict[str, Any]], None]  # (event: start|end|update, status)
@@ -68,9 +69,17 @@ class Campaign:
         self.notify("start", self.status)
         recorder = Recorder(entry, self.lock, self.spec.check, self._saved)
         try:
-            runner_status, rc, artifacts = run_school(
-                self.spec, school.group, self.folder / "runs" / school.uai, ident, recorder,
-                self.stop.is_set, entry["job"])
+            private = self.folder / "runs" / school.uai
+            if self.spec.relay:
+                command = [w.replace("{server}", school.server or "")
+                           for w in self.spec.relay_command] or None
+                runner_status, rc, artifacts = run_school_relay(
+                    self.spec, school.group, school.server or "", private, ident, recorder,
+                    self.stop.is_set, entry["job"], command)
+            else:
+                runner_status, rc, artifacts = run_school(
+                    self.spec, school.group, private, ident, recorder, self.stop.is_set,
+                    entry["job"])
             artifacts_rel: str | None = str(artifacts.relative_to(self.folder))
         except Exception as exc:  # noqa: BLE001 - one school's trouble must not stop the others
             runner_status, rc, artifacts_rel = "error", None, None

@@ -35,6 +35,8 @@ class JobSpec:
     diff: bool = False
     extra_args: tuple[str, ...] = ()
     envvars: dict[str, str] = field(default_factory=dict)
+    relay: bool = False  # carried by the school server (relay.py)
+    relay_command: tuple[str, ...] = ()  # instead of ssh to the server ({server}: its name)
 
 
 def project_dir_of(playbook: Path) -> Path:
@@ -116,14 +118,14 @@ def final_state(school: dict[str, Any], runner_status: str, rc: int | None) -> s
     """The school's state once its job ended."""
     if runner_status == "canceled":
         return "pending"  # interrupted: the next run converges it again
-    if school["failed_tasks"]:
+    if school["failed_tasks"] or (school["failed_hosts"] and not school["unreachable_hosts"]):
         return "failed"
     if school["unreachable_hosts"]:
         return "unreachable"
     return "ok" if rc == 0 and runner_status == "successful" else "failed"
 
 
-def _tail(path: Path, lines: int = 6) -> str:
+def tail(path: Path, lines: int = 6) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -184,7 +186,7 @@ def run_school(spec: JobSpec, group: str, private_dir: Path, ident: str, recorde
             recorder.school["errors"].append({
                 "host": None, "task": None,
                 "msg": f"ansible-playbook stopped ({runner.status}, rc {runner.rc}): "
-                       + _tail(artifacts / "stdout")[-MSG_CHARS:]})
+                       + tail(artifacts / "stdout")[-MSG_CHARS:]})
     return runner.status, runner.rc, artifacts
 
 

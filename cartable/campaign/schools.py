@@ -24,6 +24,7 @@ class School:
     group: str
     wave: str | None
     hosts: tuple[str, ...]
+    server: str | None = None  # the school server (cartable_school_server)
 
 
 def read_schools(hosts_yml: Path) -> list[School]:
@@ -49,7 +50,8 @@ def read_schools(hosts_yml: Path) -> list[School]:
             continue
         hosts = tuple((group.get("hosts") or {}).keys())
         schools.append(School(str(gvars["cartable_school_uai"]), str(name),
-                              gvars.get("cartable_school_wave"), hosts))
+                              gvars.get("cartable_school_wave"), hosts,
+                              gvars.get("cartable_school_server")))
     if not schools:
         raise InputError(Problem(str(hosts_yml), "no school in this inventory", hint=hint))
     return sorted(schools, key=lambda s: s.uai)

@@ -250,3 +250,48 @@ def test_progress_on_a_terminal_only_and_never_in_ci(site: Path) -> None:
     assert "juillet [" in shown and "aout [" in shown
     assert "3/3 done, 0 failed, 0 running" in shown and "done" in shown
     assert _run_on_a_terminal(site, "--name", "in-ci", ci=True) == ""
+
+
+# --- school servers as relays: the job carried by ansible-runner transmit | worker | process -
+
+def _relay(site: Path, command: str, *args: str) -> tuple[int, str, str]:
+    return _run(site, "--relay", "--relay-command", command, *args)
+
+
+def test_relay_jobs_carry_the_same_events_into_the_same_status(site: Path) -> None:
+    """The worker runs here (the command given instead of ssh to the server): the job is the
+    transmitted bundle + the school's inventory, and its events come back through process."""
+    worker = f"{sys.executable} -m ansible_runner worker"
+    host_vars(site, "0350626r-sdi01", FAIL)
+    code, out, _ = _relay(site, worker, "--name", "relay")
+    assert code == 1
+    data = status(site, "relay")["schools"]
+    assert (data[PRIMAIRE]["state"], data[PRIMAIRE]["changed"]) == ("ok", 2)
+    assert data[ELEMENTAIRE]["state"] == "failed"
+    assert data[ELEMENTAIRE]["failed_hosts"] == ["0350626r-sdi01"]
+    assert data[ELEMENTAIRE]["failed_tasks"] == ["Fail where the test says so"]
+    assert _markers(site) == {"0350607v-srv", "0350607v-sdi01", "0350626r-srv",
+                              "0350626r-sdi01", "0350650s-srv", "0350650s-dir01"}
+    # what was sent: the project's Ansible content and the school's part of the inventory,
+    # its workstations reached over the LAN (no ProxyCommand), the server converging itself
+    job = next((site.parent / "campaigns" / "relay" / "runs" / PRIMAIRE / "relay").iterdir())
+    assert (job / "project" / "roles" / "common" / "tasks").is_dir()
+    assert not list((job / "project" / "roles").glob("*/molecule"))
+    sent = (job / "inventory" / "hosts.yml").read_text()
+    assert "cartable_ssh_jump" not in sent.split("school_0350607v:")[1].split("\n    school_")[0]
+    assert "ansible_connection: local" in sent
+    # the resume works the same way through relays
+    host_vars(site, "0350626r-sdi01", None)
+    code, out, _ = _relay(site, worker, "--name", "relay")
+    assert code == 0 and f"not run again: {PRIMAIRE}, {MATERNELLE}" in out
+
+
+def test_a_relay_that_cannot_be_reached_is_an_unreachable_school(site: Path) -> None:
+    code, out, _ = _relay(site, "sh -c 'echo ssh: connect to {server}: refused >&2; exit 255'",
+                          "--wave", "aout")
+    assert code == 1
+    school = status(site)["schools"][PRIMAIRE]
+    assert school["state"] == "unreachable" and school["failed_hosts"] == ["0350607v-srv"]
+    assert "ssh: connect to 0350607v-srv: refused" in school["errors"][0]["msg"]
+    code, out, _ = _relay(site, "false", "--wave", "aout", "--name", "broken")
+    assert code == 1 and status(site, "broken")["schools"][PRIMAIRE]["state"] == "failed"

@@ -195,3 +195,29 @@ def test_status_json_keeps_the_agreed_keys(tmp_path: Path) -> None:
     assert {"campaign", "playbook", "updated", "schools"} <= set(data)
     assert {"state", "wave", "started", "ended", "failed_hosts", "failed_tasks",
             "changed"} <= set(data["schools"]["A"])
+
+
+# --- relays: how the controller reaches a school server, what it sends --------------------
+
+def test_the_relay_is_reached_as_the_inventory_says_and_sees_its_lan(site: Path) -> None:
+    from cartable.campaign.jobs import JobSpec
+    from cartable.campaign.relay import school_inventory, server_command
+    vars_dir = site.parent / "host_vars"
+    (vars_dir / "0350607v-srv.yml").write_text(
+        "ansible_host: 10.250.32.11\nansible_user: cartable\nansible_port: 2222\n"
+        "ansible_ssh_private_key_file: /etc/cartable/id_ed25519\n"
+        "cartable_ssh_options: -o UserKnownHostsFile=/etc/cartable/known_hosts\n")
+    spec = JobSpec(PLAYBOOK, (site.parent / "hosts.yml",), REPO)
+    assert server_command(spec, "0350607v-srv", "/opt/cartable/bin/ansible-runner") == [
+        "ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=/etc/cartable/known_hosts",
+        "-i", "/etc/cartable/id_ed25519", "-p", "2222", "cartable@10.250.32.11",
+        "/opt/cartable/bin/ansible-runner", "worker"]
+    inventory = school_inventory(spec, "school_0350607v", "0350607v-srv")
+    school = inventory["all"]["children"]["school_0350607v"]
+    assert school["vars"]["ansible_ssh_common_args"] == '{{ cartable_ssh_options|d("") }}'
+    assert school["hosts"]["0350607v-srv"]["ansible_connection"] == "local"
+
+
+def test_relay_command_without_relay_is_refused(site: Path, capsys) -> None:
+    assert "--relay-command goes with --relay" in _fails(
+        capsys, "run", str(site), str(PLAYBOOK), "--relay-command", "docker exec -i x")
