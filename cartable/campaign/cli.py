@@ -79,6 +79,9 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                      help="with --relay: the command that runs `ansible-runner worker` on the "
                      "server instead of ssh ({server}: its inventory name), e.g. "
                      "'docker exec -i {server} ansible-runner worker'")
+    run.add_argument("--relay-runner", default="ansible-runner", metavar="PATH",
+                     help="with --relay: ansible-runner on the school servers (default: "
+                     "ansible-runner, on their PATH)")
     run.add_argument("--inventory", "-i", type=Path, nargs="+", default=[], metavar="SRC",
                      help="more inventory sources after the site's hosts.yml (connection "
                      "settings, say)")
@@ -192,7 +195,8 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         spec = JobSpec(args.playbook, (args.site.parent / "hosts.yml", *args.inventory), project,
                        check=args.check, diff=args.diff, relay=args.relay,
-                       relay_command=tuple(shlex.split(args.relay_command or "")))
+                       relay_command=tuple(shlex.split(args.relay_command or "")),
+                       relay_runner=args.relay_runner)
         uais = [s.uai for s in todo]
         print(f"campaign {args.name}: {label} on {len(uais)} school(s), {args.forks} at once"
               f"{' (check mode)' if args.check else ''}; status: {folder / st.STATUS}",

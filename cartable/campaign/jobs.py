@@ -37,6 +37,7 @@ class JobSpec:
     envvars: dict[str, str] = field(default_factory=dict)
     relay: bool = False  # carried by the school server (relay.py)
     relay_command: tuple[str, ...] = ()  # instead of ssh to the server ({server}: its name)
+    relay_runner: str = "ansible-runner"  # the worker's command on the server
 
 
 def project_dir_of(playbook: Path) -> Path:

@@ -8,7 +8,7 @@ and check mode are the same; only the carrier changes.
 
 On the relay, the school server converges itself with `ansible_connection: local`, and its
 workstations directly over the LAN (the school group's ProxyCommand through the server is
-replaced by the site's `cartable_ssh_options` alone).
+replaced by `cartable_relay_ssh_options`, else the site's `cartable_ssh_options`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ from cartable.campaign.jobs import JOB_ENV, JobSpec, Recorder, tail
 
 BUNDLE = ("roles", "playbooks", "filter_plugins", "library", "inventory_plugins", "ansible.cfg")
 _SKIP = shutil.ignore_patterns("molecule", "__pycache__", "*.pyc", ".cache")
-LAN_ARGS = '{{ cartable_ssh_options|d("") }}'
+# The relay's own ssh options for its LAN (its known_hosts...), else the site's.
+LAN_ARGS = '{{ cartable_relay_ssh_options|d(cartable_ssh_options|d("")) }}'
 SSH_FAILED = 255  # ssh's exit code when it cannot connect
 
 
@@ -56,7 +57,7 @@ def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
     return data
 
 
-def server_command(spec: JobSpec, server: str, runner: str) -> list[str]:
+def server_command(spec: JobSpec, server: str, runner: str = "ansible-runner") -> list[str]:
     """ssh to the school server as the inventory reaches it, running the relay's worker."""
     hv = yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
     words = ["ssh", "-o", "BatchMode=yes"]
@@ -110,7 +111,7 @@ def run_school_relay(spec: JobSpec, group: str, server: str, private_dir: Path, 
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": "/tmp/cartable-relay-facts"}), encoding="utf-8")
     cmdline = [*(["--check"] if spec.check else []), *(["--diff"] if spec.diff else []),
                *spec.extra_args]
-    argv = command or server_command(spec, server, "ansible-runner")
+    argv = command or server_command(spec, server, spec.relay_runner)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
                                  f"{os.environ.get('PATH', '')}", JOB_ENV: tag}
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

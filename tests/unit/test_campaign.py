@@ -214,7 +214,8 @@ def test_the_relay_is_reached_as_the_inventory_says_and_sees_its_lan(site: Path)
         "/opt/cartable/bin/ansible-runner", "worker"]
     inventory = school_inventory(spec, "school_0350607v", "0350607v-srv")
     school = inventory["all"]["children"]["school_0350607v"]
-    assert school["vars"]["ansible_ssh_common_args"] == '{{ cartable_ssh_options|d("") }}'
+    assert school["vars"]["ansible_ssh_common_args"] == \
+        '{{ cartable_relay_ssh_options|d(cartable_ssh_options|d("")) }}'
     assert school["hosts"]["0350607v-srv"]["ansible_connection"] == "local"
 
 
