@@ -11,6 +11,7 @@
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
     cartable campaign run SITE PLAYBOOK [--wave W | --school UAI... | --failed] [--check --diff]
     cartable campaign status SITE [--name NAME] [--json | --csv]   (docs/campaigns.md)
+    cartable report SITE [--as-of DATE] [--out DIR] [--previous DIR]  the fleet report (docs/report.md)
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes)
 or a campaign with schools not ok, 2 bad input or any other failure (nothing written).
@@ -26,8 +27,9 @@ from pathlib import Path
 
 from cartable import allocate as al
 from cartable.campaign import cli as campaign_cli
-from cartable.errors import InputError, Problem
+from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
+from cartable.report import cli as report_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
     campaign_cli.add_parser(top)
+    report_cli.add_parser(top)
     return parser
 
 
@@ -116,6 +119,8 @@ def run(argv: list[str]) -> int:
         return filter_cli.run(args)
     if args.area == "campaign":
         return campaign_cli.run(args)
+    if args.area == "report":
+        return report_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]
@@ -163,20 +168,7 @@ def _build(args: argparse.Namespace, site: Site, out_dir: Path, started: float) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        return run(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    except InputError as exc:
-        print(f"cartable: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # anything the readers did not foresee: still no traceback
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cartable: {where}{exc.strerror or exc}; nothing written", file=sys.stderr)
-        return 2
-
+    return report_errors("cartable", lambda: run(sys.argv[1:] if argv is None else argv))
 
 if __name__ == "__main__":
     sys.exit(main())

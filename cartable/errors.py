@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -28,3 +30,22 @@ class InputError(Exception):
     def __init__(self, problems: list[Problem] | Problem) -> None:
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+def report_errors(prog: str, action: Callable[[], int], suffix: str = "; nothing written") -> int:
+    """Run a command's action as every Cartable command does: bad input and unforeseen system
+    errors are printed for a person (what, where, how to fix) with exit code 2, never a
+    traceback; argparse's own exits (usage error 2, --help 0) pass through as codes."""
+    try:
+        return action()
+    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
+    except InputError as exc:
+        print(f"{prog}: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # anything the readers did not foresee: still no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: {where}{exc.strerror or exc}{suffix}", file=sys.stderr)
+        return 2

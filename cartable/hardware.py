@@ -1,9 +1,13 @@
-"""The optional hardware file: an asset-database export giving real MAC addresses."""
+"""The optional hardware file: an asset-database export giving real MAC addresses, models and
+purchase dates. A row without a MAC (a projector, a device whose MAC is not known yet) still
+gives its model and purchase date to the report; the inventory gets the MACs only."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +34,27 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Device:
     host: str          # host id, e.g. 0350607v-sdi03
-    mac: str           # 02:00:5e:00:53:01
+    mac: str           # 02:00:5e:00:53:01, "" when the row gives none
     serial: str
     model: str
-    purchase_date: str
+    purchase_date: str  # ISO YYYY-MM-DD, "" when unknown
     line: int
+
+
+def normalise_date(value: str) -> str | None:
+    """'2024-06-12' or '12/06/2024' -> '2024-06-12'; '' -> ''; None when not a date."""
+    value = value.strip()
+    if not value:
+        return ""
+    match = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", value)
+    try:
+        if match:
+            day, month, year = (int(g) for g in match.groups())
+            return dt.date(year, month, day).isoformat()
+        return dt.date.fromisoformat(value).isoformat() if re.fullmatch(
+            r"\d{4}-\d{2}-\d{2}", value) else None
+    except ValueError:
+        return None
 
 
 def normalise_mac(value: str) -> str | None:
@@ -91,13 +111,13 @@ def parse_hardware(text: str, filename: str) -> dict[str, Device]:
             problems.append(problem)
             continue
         assert host is not None
-        raw_mac = row.get(cols["mac"], "")
-        mac = normalise_mac(raw_mac)
+        raw_mac = row.get(cols["mac"], "") or ""
+        mac = normalise_mac(raw_mac) if raw_mac.strip() else ""
         if mac is None:
             problems.append(Problem(filename, f"'{raw_mac}' is not a MAC address", line, "mac",
                                     "write it as 6 hexadecimal pairs, e.g. 02:00:5e:00:53:01"))
             continue
-        if mac in macs:
+        if mac and mac in macs:
             problems.append(Problem(filename, f"MAC {mac} is already given on line {macs[mac]}",
                                     line, "mac", "one MAC address per device"))
             continue
@@ -106,9 +126,17 @@ def parse_hardware(text: str, filename: str) -> dict[str, Device]:
                                     f"{devices[host].line}", line, "hostname",
                                     "one row per device"))
             continue
-        macs[mac] = line
-        devices[host] = Device(host, mac, *(row.get(cols.get(f, ""), "").strip()
-                                            for f in ("serial", "model", "purchase_date")), line)
+        raw_date = (row.get(cols.get("purchase_date", ""), "") or "").strip()
+        date = normalise_date(raw_date)
+        if date is None:
+            problems.append(Problem(filename, f"'{raw_date}' is not a date", line,
+                                    "purchase_date", "write it as YYYY-MM-DD (or DD/MM/YYYY), "
+                                    "e.g. 2024-06-12; leave it empty when unknown"))
+            continue
+        if mac:
+            macs[mac] = line
+        devices[host] = Device(host, mac, *((row.get(cols.get(f, ""), "") or "").strip()
+                                            for f in ("serial", "model")), date, line)
     if problems:
         raise InputError(problems)
     return devices

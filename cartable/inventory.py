@@ -91,7 +91,7 @@ def _host_vars(site: Site, spec: HostSpec, alloc: al.SchoolAllocation,
         }
     else:
         out = {"ansible_host": str(alloc.hosts[spec.id]), "cartable_network": spec.network}
-    if spec.id in devices:
+    if spec.id in devices and devices[spec.id].mac:
         out["cartable_mac"] = devices[spec.id].mac
     out["cartable_room"] = spec.room
     if role.image:

@@ -11,6 +11,7 @@ from typing import Any
 import netaddr
 
 from cartable import site_filtering as sf
+from cartable import site_report as sr
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
 from cartable.errors import InputError, Problem
@@ -82,6 +83,9 @@ class Site:
     overrides: dict[str, Override]
     lines: dict[str, int]
     filtering: sf.Filtering
+    pupils: Path | None = None          # the per-school pupils file (report)
+    renewal: dict[str, int] = field(default_factory=dict)  # family -> years (report)
+    billing: sr.Billing | None = None   # the billing tariff (report)
 
 
 def _uai_key(key: Any, ctx: Ctx) -> str | None:
@@ -163,6 +167,7 @@ SCHEMA = mapping({
         "filtering": sf.OVERRIDE_SCHEMA,
     })),
     "filtering": sf.SCHEMA,
+    **sr.SCHEMA,
 }, required=("name", "domain", "directory", "address_plan", "academic_proxy"))
 
 
@@ -294,6 +299,9 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         overrides=overrides,
         lines=dict(raw.lines),
         filtering=sf.to_filtering(data),
+        pupils=(base / data["pupils"]) if data.get("pupils") else None,
+        renewal=dict(data.get("renewal", {})),
+        billing=sr.to_billing(data, raw),
     )
 
 
@@ -324,7 +332,7 @@ def _read_raw(path: Path, chain: tuple[Path, ...] = ()) -> Any:
                                  raw.lines["extends"], "extends", "remove the cycle"))
     parent = _read_raw(parent_path, chain + (path.resolve(),))
     if isinstance(parent, dict):
-        for key in ("directory", "hardware"):  # relative to the file that names them
+        for key in ("directory", "hardware", "pupils"):  # relative to the file that names them
             if key in parent and key not in raw:
                 parent[key] = os.path.relpath(parent_path.parent / str(parent[key]), path.parent)
     merged = merge(parent, raw)

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from cartable.errors import InputError, Problem
+from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering.compiled import (Build, BuildError, compile_lists, open_build,
                                          write_build)
 from cartable.filtering.helper import BUILD_FILE, build_path, read_policy
@@ -177,21 +177,13 @@ def _standalone(verb: str, prog: str, argv: list[str] | None) -> int:
     Exit codes of publish: 0 published or unchanged, 1 origin unreachable, 2 a check failed."""
     parser = argparse.ArgumentParser(prog=prog, description=KEYGEN if verb == "keygen" else PUBLISH)
     (_keygen_arguments if verb == "keygen" else _publish_arguments)(parser)
-    try:
+
+    def action() -> int:
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         args.verb = verb
         return run(args)
-    except SystemExit as exc:  # argparse: usage error (2) or --help (0)
-        return exc.code if isinstance(exc.code, int) else 2
-    except InputError as exc:
-        print(f"{prog}: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"{prog}: {where}{exc.strerror or exc}; nothing written", file=sys.stderr)
-        return 2
+
+    return report_errors(prog, action)
 
 
 def publish_main(argv: list[str] | None = None) -> int:

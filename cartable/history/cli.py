@@ -20,7 +20,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from cartable.errors import InputError, Problem
+from cartable.errors import InputError, Problem, report_errors
 from cartable.history import chain, report
 
 DIR = Path("/var/log/cartable/history")
@@ -196,20 +196,8 @@ def _write_atomically(path: Path, totals: report.Totals) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return {"seal": _seal, "verify": _verify, "purge": _purge,
-                "report": _report}[args.verb](args)
-    except InputError as exc:
-        print(f"cartable-history: {len(exc.problems)} problem(s), nothing written:",
-              file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cartable-history: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-
+    verbs = {"seal": _seal, "verify": _verify, "purge": _purge, "report": _report}
+    return report_errors("cartable-history", lambda: verbs[args.verb](args), suffix="")
 
 if __name__ == "__main__":
     sys.exit(main())

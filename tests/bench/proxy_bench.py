@@ -17,7 +17,8 @@ the same with squid's ACL cache off (every request asks the helper); squid + squ
 built with `squidGuard -C all`); squid alone and squid + our filter again, "warm" (after
 --warmup s of the same load, so that squid's DNS and ACL caches hold every host). With the
 UT1 sample, and with --synthetic names added (skipped with --quick). Then --swaps new builds
-renamed over `current` under load. Prints Markdown.
+renamed over `current` under load, each followed by the SIGHUP the school's update unit sends
+(--no-hup: without it); --swaps-only skips the throughput runs. Prints Markdown.
 """
 
 from __future__ import annotations
@@ -161,8 +162,11 @@ def swap_lines(results: dict) -> str:
     times = [t for t in swap["times"] if t is not None]
     load = swap["load"]
     missed = len(swap["times"]) - len(times)
+    signal = ("then SIGHUP to the helpers, as cartable-filter-update.service does"
+              if swap.get("hup", False) else "no SIGHUP: the helpers' own check every 0.5 s")
     text = (f"Swap under load ({len(swap['times'])} builds of {swap['build_bytes'] / 1e6:.1f} MB "
-            f"renamed over `current` while wrk ran): judged by the new build after "
+            f"renamed over `current` while wrk ran, {signal}; load average at the end "
+            f"{swap.get('loadavg', float('nan')):.1f}): judged by the new build after "
             f"{statistics.median(times) if times else float('nan'):.2f} s median, "
             f"{max(times) if times else float('nan'):.2f} s max (until 20 fresh requests in a "
             f"row were refused)")
@@ -181,6 +185,8 @@ def _loadavg(results: dict) -> float:
 def report(results: dict, args: argparse.Namespace) -> str:
     args = argparse.Namespace(**{**vars(args), **results.get("args", {})})
     opts = " ".join(f"{k}={v}" for k, v in results["filter_options"].items())
+    if not any(s["rows"] for s in results["sets"]):  # --swaps-only
+        return swap_lines(results)
     one = [s for s in results["sets"] if "squid + cartable filter" in s["rows"]][-1]
     helper = statistics.median(r["one_helper"].get("rss", 0) for r in
                                one["rows"]["squid + cartable filter"])
@@ -220,6 +226,11 @@ def main() -> int:
     parser.add_argument("--container", default="cartable-bench-proxy",
                         help="name of the container (removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the container")
+    parser.add_argument("--no-hup", dest="hup", action="store_false",
+                        help="swaps without the SIGHUP the update unit sends (the helpers' "
+                        "own 0.5 s check alone)")
+    parser.add_argument("--swaps-only", action="store_true",
+                        help="compile the lists and run the swap test only (no throughput runs)")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--from-json", type=Path, metavar="FILE",
                         help="print the tables of a run saved with --json (runs nothing)")
@@ -235,10 +246,12 @@ def main() -> int:
               str(args.duration), "--connections", str(args.connections), "--hosts",
               str(args.hosts), "--swaps", str(args.swaps), "--warmup", str(args.warmup)]
     inside += ["--quick"] if args.quick else []
+    inside += ["--swaps-only"] if args.swaps_only else []
+    inside += [] if args.hup else ["--no-hup"]
     results = run_inside(image, args.container, inside, args.keep)
     results["args"] = {k: v for k, v in vars(args).items() if k in (
         "synthetic", "quick", "runs", "duration", "connections", "hosts", "swaps",
-        "warmup")}
+        "warmup", "hup", "swaps_only")}
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     print(report(results, args))

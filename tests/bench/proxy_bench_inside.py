@@ -408,6 +408,8 @@ def swap_test(lists: Path, categories: list[str], hosts: Path, names: list[str],
         link.symlink_to(f"builds/s{k}")
         started = time.monotonic()
         os.replace(link, root / "filter" / "current")
+        if args.hup:  # as cartable-filter-update.service does after its swap
+            subprocess.run(["pkill", "-HUP", "-f", HELPER], check=False)
         refused_since = None
         streak = 0
         while time.monotonic() - started < 10 and streak < 20:
@@ -428,7 +430,8 @@ def swap_test(lists: Path, categories: list[str], hosts: Path, names: list[str],
     result = wrk_result(out)
     result.update(squid.memory())
     squid.stop()
-    return {"times": times, "load": result, "build_bytes": variants["a"].stat().st_size}
+    return {"times": times, "load": result, "build_bytes": variants["a"].stat().st_size,
+            "hup": args.hup, "loadavg": os.getloadavg()[0]}
 
 
 def list_set(label: str, lists: Path, pool: list[str], args: argparse.Namespace) -> dict:
@@ -461,7 +464,7 @@ def list_set(label: str, lists: Path, pool: list[str], args: argparse.Namespace)
     if args.warmup:
         configs += [(f"squid alone, {WARM}", conf.UNFILTERED_LINES),
                     (f"squid + cartable filter, {WARM}", filter_lines)]
-    rows = measure(configs, slug, hosts, names, args)
+    rows = measure([] if args.swaps_only else configs, slug, hosts, names, args)
     entries = sum(len((lists / c / "domains").read_text(errors="replace").split())
                   for c in categories)
     return {"label": label, "categories": categories, "listed_names": entries,
@@ -479,6 +482,8 @@ def main() -> int:
     parser.add_argument("--hosts", type=int, default=20000)
     parser.add_argument("--swaps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--hup", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--swaps-only", action="store_true")
     args = parser.parse_args()
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

@@ -196,7 +196,24 @@ def test_hardware_macs_in_host_vars(make_site) -> None:
     assert "cartable_mac" not in hosts["0350607v-sdi04"]
 
 
+def test_hardware_rows_without_mac_give_no_mac(make_site) -> None:
+    """An asset known by model and purchase date only (a projector, a MAC not noted yet)."""
+    path = _hardware(make_site, f"{PRIMAIRE},sdi,3,,\n{PRIMAIRE},sdi,4,, \n")
+    hosts = _build(path)["all"]["children"][f"school_{PRIMAIRE.lower()}"]["hosts"]
+    assert "cartable_mac" not in hosts["0350607v-sdi03"]
+    assert "cartable_mac" not in hosts["0350607v-sdi04"]
+
+
+def test_hardware_purchase_dates(tmp_path) -> None:
+    from cartable.hardware import parse_hardware
+    devices = parse_hardware("hostname,mac,purchase_date\na-sdi01,,12/06/2024\n"
+                             "a-sdi02,,2023-01-31\na-sdi03,,\n", "hw.csv")
+    assert [d.purchase_date for d in devices.values()] == ["2024-06-12", "2023-01-31", ""]
+
+
 @pytest.mark.parametrize("rows,expected", [
+    (f"{PRIMAIRE},sdi,1,,\n{PRIMAIRE},sdi,1,,\n",
+     "hw.csv:3: [hostname] host 0350607v-sdi01 is already given on line 2"),
     (f"{PRIMAIRE},sdi,1,,52:54:00:zz:00:01\n", "hw.csv:2: [mac] '52:54:00:zz:00:01' is not a MAC"),
     (f"{PRIMAIRE},sdi,1,,52:54:00:00:00:01\n{PRIMAIRE},sdi,2,,52:54:00:00:00:01\n",
      "hw.csv:3: [mac] MAC 52:54:00:00:00:01 is already given on line 2"),
