@@ -9,13 +9,15 @@
     cartable filter check FILE HOST... [--policy P]  categories or verdict of hosts
     cartable filter keygen --out KEY                 the key pair that signs published lists
     cartable filter publish --origin SRC --publish DIR --key KEY   verify, compile, sign, publish
+    cartable campaign run SITE PLAYBOOK [--wave W | --school UAI... | --failed] [--check --diff]
+    cartable campaign status SITE [--name NAME] [--json | --csv]   (docs/campaigns.md)
     cartable report SITE [--as-of DATE] [--out DIR] [--previous DIR]  the fleet report (docs/report.md)
     cartable image check CATALOG [--store STORE]     packages exist, images install (docs/images.md)
     cartable image build CATALOG IMAGE --out STORE   build an image version into the store
     cartable image changelog OLD NEW [--markdown]    packages added, removed, upgraded
 
-Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes),
-2 bad input or any other failure (nothing written).
+Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes)
+or a campaign with schools not ok, 2 bad input or any other failure (nothing written).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 from cartable import allocate as al
+from cartable.campaign import cli as campaign_cli
 from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
 from cartable.report import cli as report_cli
@@ -86,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--output", type=Path, metavar="DIR",
                          help="where the inventory lives (default: the site file's folder)")
     filter_cli.add_parser(top)
+    campaign_cli.add_parser(top)
     report_cli.add_parser(top)
     image_cli.add_parser(top)
     return parser
@@ -118,6 +122,8 @@ def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.area == "filter":
         return filter_cli.run(args)
+    if args.area == "campaign":
+        return campaign_cli.run(args)
     if args.area == "report":
         return report_cli.run(args)
     if args.area == "image":

@@ -1,0 +1,159 @@
+"""A school's job carried by its school server (docs/campaigns.md, "School servers as relays").
+
+The controller zips the job with ansible-runner's `transmit` (the project bundle, the school's
+part of the inventory), sends it to `ansible-runner worker` on the school server (ssh, as the
+inventory says to reach it), which converges the school over its LAN, and replays the events
+the worker sends back with `process` into the same Recorder as a local job: status, resume
+and check mode are the same; only the carrier changes.
+
+On the relay, the school server converges itself with `ansible_connection: local`, and its
+workstations directly over the LAN (the school group's ProxyCommand through the server is
+replaced by `cartable_relay_ssh_options`, else the site's `cartable_ssh_options`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cartable.campaign.jobs import JOB_ENV, JobSpec, Recorder, tail
+
+BUNDLE = ("roles", "playbooks", "filter_plugins", "library", "inventory_plugins", "ansible.cfg")
+_SKIP = shutil.ignore_patterns("molecule", "__pycache__", "*.pyc", ".cache")
+# The relay's own ssh options for its LAN (its known_hosts...), else the site's.
+LAN_ARGS = '{{ cartable_relay_ssh_options|d(cartable_ssh_options|d("")) }}'
+SSH_FAILED = 255  # ssh's exit code when it cannot connect
+
+
+def _inventory_cli(spec: JobSpec, *args: str) -> str:
+    cmd = [str(Path(sys.executable).parent / "ansible-inventory")]
+    for source in spec.inventories:
+        cmd += ["-i", str(source.resolve())]
+    done = subprocess.run([*cmd, *args], capture_output=True, text=True, cwd=spec.project_dir,
+                          check=False, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"ansible-inventory {' '.join(args)}: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
+def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
+    """The school's part of the inventory, as the relay sees its LAN."""
+    data = yaml.safe_load(_inventory_cli(spec, "--list", "--yaml", "--export", "--limit", group))
+    children = data["all"].setdefault("children", {})
+    school = children.setdefault(group, {})
+    school.setdefault("vars", {})["ansible_ssh_common_args"] = LAN_ARGS
+    hosts = school.setdefault("hosts", {})
+    hosts[server] = {**(hosts.get(server) or {}), "ansible_connection": "local"}
+    return data
+
+
+def server_command(spec: JobSpec, server: str, runner: str = "ansible-runner") -> list[str]:
+    """ssh to the school server as the inventory reaches it, running the relay's worker."""
+    hv = yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
+    words = ["ssh", "-o", "BatchMode=yes"]
+    options = hv.get("cartable_ssh_options")
+    if isinstance(options, str) and "{{" not in options:
+        words += shlex.split(options)
+    if hv.get("ansible_ssh_private_key_file"):
+        words += ["-i", str(hv["ansible_ssh_private_key_file"])]
+    if hv.get("ansible_port"):
+        words += ["-p", str(hv["ansible_port"])]
+    address = hv.get("ansible_host") or server
+    words.append(f"{hv['ansible_user']}@{address}" if hv.get("ansible_user") else str(address))
+    return [*words, runner, "worker"]
+
+
+def bundle(project: Path, playbook: Path, into: Path) -> str:
+    """Copy the project's Ansible content into `into`; the playbook's path inside it."""
+    for name in BUNDLE:
+        src = project / name
+        if src.is_dir():
+            shutil.copytree(src, into / name, ignore=_SKIP, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copy2(src, into / name)
+    try:
+        inside = str(playbook.resolve().relative_to(project))
+    except ValueError:  # a playbook outside the project: shipped at the bundle's top
+        inside = playbook.name
+    if not (into / inside).exists():  # outside the bundled folders (tests/..., elsewhere)
+        (into / inside).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(playbook, into / inside)
+    return inside
+
+
+def run_school_relay(spec: JobSpec, group: str, server: str, private_dir: Path, ident: str,
+                     recorder: Recorder, cancel: Callable[[], bool], tag: str,
+                     command: list[str] | None = None) -> tuple[str, int | None, Path]:
+    """Run the school's job on its server; (runner status, rc, local artifacts folder).
+
+    `command` replaces the ssh to the server (it must run `ansible-runner worker`)."""
+    import ansible_runner
+
+    job = private_dir / "relay" / ident
+    (job / "project").mkdir(parents=True, exist_ok=True)
+    (job / "inventory").mkdir(exist_ok=True)
+    (job / "env").mkdir(exist_ok=True)
+    playbook = bundle(spec.project_dir, spec.playbook, job / "project")
+    (job / "inventory" / "hosts.yml").write_text(
+        yaml.safe_dump(school_inventory(spec, group, server), sort_keys=False), encoding="utf-8")
+    (job / "env" / "envvars").write_text(yaml.safe_dump({
+        JOB_ENV: tag, "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": "/tmp/cartable-relay-facts"}), encoding="utf-8")
+    cmdline = [*(["--check"] if spec.check else []), *(["--diff"] if spec.diff else []),
+               *spec.extra_args]
+    argv = command or server_command(spec, server, spec.relay_runner)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                 f"{os.environ.get('PATH', '')}", JOB_ENV: tag}
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    try:
+        ansible_runner.run(private_data_dir=str(job), playbook=playbook, limit=group,
+                           cmdline=shlex.join(cmdline) or None, streamer="transmit",
+                           _output=proc.stdin, quiet=True)
+    except BrokenPipeError:  # the command ended before reading the job: its stderr says why
+        pass
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    runner = ansible_runner.run(private_data_dir=str(private_dir), ident=ident, streamer="process",
+                                _input=proc.stdout, event_handler=recorder, quiet=True,
+                                cancel_callback=cancel)
+    proc.wait()
+    reader.join(timeout=10)
+    artifacts = Path(runner.artifact_dir)
+    if not recorder.saw_stats:
+        with recorder.lock:
+            why = b"".join(errors).decode(errors="replace").strip()
+            recorder.school["failed_hosts"].append(server)
+            if proc.returncode == SSH_FAILED:  # ssh could not reach the server
+                recorder.school["unreachable_hosts"].append(server)
+            recorder.school["errors"].append({
+                "host": server, "task": None,
+                "msg": f"the relay's job did not run (ssh rc {proc.returncode}): "
+                       + (why or tail(artifacts / "stdout"))[-300:]})
+        return "failed", proc.returncode or 1, artifacts
+    # the worker's final status and rc, as the processor wrote them (its attributes lag)
+    status = _read(artifacts / "status") or str(runner.status)
+    rc = _read(artifacts / "rc")
+    return status, int(rc) if rc and rc.lstrip("-").isdigit() else runner.rc, artifacts
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
