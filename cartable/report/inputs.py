@@ -150,7 +150,8 @@ def _campaign(path: Path) -> Campaign:
                 changed=int(s.get("changed") or 0))
             for uai, s in data["schools"].items()}
         campaign = Campaign(str(data["campaign"]), str(data.get("playbook", "")),
-                            str(data["updated"]), str(path), schools)
+                            str(data["updated"]), str(path), schools,
+                            check=bool(data.get("check", False)))
         _timestamp(campaign.updated)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(Problem(str(path), f"not a campaign status file ({exc!r})",
@@ -165,9 +166,10 @@ def _campaign(path: Path) -> Campaign:
 
 
 def read_campaign(site_folder: Path) -> Campaign | None:
-    """The most recently updated campaign of <site folder>/campaigns/*/status.json, if any."""
+    """The most recently updated campaign of <site folder>/campaigns/*/status.json, if any;
+    a check-mode rehearsal (`cartable campaign run --check`) deploys nothing: not counted."""
     paths = sorted((site_folder / "campaigns").glob("*/status.json"))
-    campaigns = [_campaign(p) for p in paths]
+    campaigns = [c for c in (_campaign(p) for p in paths) if not c.check]
     if not campaigns:
         return None
     return max(campaigns, key=lambda c: (_timestamp(c.updated), c.name))

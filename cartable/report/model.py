@@ -84,6 +84,7 @@ class Campaign:
     updated: str
     path: str
     schools: dict[str, CampaignSchool]
+    check: bool = False  # a --check rehearsal: it deployed nothing
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,14 @@ def test_campaign_facts_and_differences(synthetic, tmp_path, capsys) -> None:
                     "0351817K": {"state": "failed", "wave": "w1", "started": None,
                                  "ended": None, "failed_hosts": ["0351817k-dir01"],
                                  "failed_tasks": ["x"], "changed": 0}}}))
+    rehearsal = site.parent / "campaigns" / "site-check" / "status.json"  # newer, --check
+    rehearsal.parent.mkdir(parents=True)
+    rehearsal.write_text(json.dumps({
+        "campaign": "site-check", "playbook": "playbooks/site.yml", "check": True,
+        "updated": "2026-10-31T20:00:00+00:00",
+        "schools": {"0350192U": {"state": "failed", "wave": "w1", "started": None,
+                                 "ended": None, "failed_hosts": [], "failed_tasks": [],
+                                 "changed": 0}}}))
     new = tmp_path / "reports" / AS_OF
     assert main(["report", str(site), "--as-of", AS_OF, "--out", str(new),
                  "--facts", str(facts)]) == 0  # --previous found beside it
