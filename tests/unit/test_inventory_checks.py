@@ -431,7 +431,10 @@ def test_the_role_builds_the_summary_the_filter_reads() -> None:
     summary = tasks.split("__validate_inventory_summary: >-")[1].split("__validate_inventory_school_summary")[0]
     indent = re.search(r"^(\s+)'name': host", summary, re.MULTILINE)
     assert indent
-    assert set(re.findall(rf"^{indent[1]}'(\w+)': ", summary, re.MULTILINE)) == set(checks.HOST_KEYS)
+    # 'netboot' is read by cartable_netboot_problems (filter_plugins/cartable_netboot.py).
+    assert set(re.findall(rf"^{indent[1]}'(\w+)': ", summary, re.MULTILINE)) == {*checks.HOST_KEYS, "netboot"}
+    netboot = summary.split("'netboot': {")[1].split("}")[0]
+    assert set(re.findall(r"'(\w+)': ", netboot)) == {"name", "mac", "image", "action", "mode"}
     schools = tasks.split("__validate_inventory_school_summary: >-")[1].split("delegate_facts")[0]
     assert set(re.findall(r"'(\w+)': ", schools)) == set(checks.SCHOOL_KEYS)
 

@@ -359,3 +359,22 @@ def test_malformed_filter_policy(tmp_path: Path) -> None:
              "school_0350626r: cartable_filter_policy.mode: unknown mode 'whitelist' (one of blocklist, "
              "allowlist)",
              "school_0350650s: cartable_filter_policy.colour: unknown key 'colour'")
+
+
+def test_workstation_marked_for_reimaging_without_a_mac(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        pc = _school(inventory, "0350607v")["hosts"]["0350607v-sdi02"]
+        del pc["cartable_mac"]
+        pc["cartable_image"] = "cycle3"
+        pc["netboot__action"] = "restore"
+
+    _refused(_run(tmp_path, LAB, mutate),
+             "0350607v-sdi02: is marked for reimaging (netboot__action: restore) but has no cartable_mac")
+
+
+def test_workstation_without_a_mac_booting_locally_passes(tmp_path: Path) -> None:
+    def mutate(inventory: Inventory) -> None:
+        del _school(inventory, "0350607v")["hosts"]["0350607v-sdi02"]["cartable_mac"]
+
+    result = _run(tmp_path, LAB, mutate)
+    assert result.returncode == 0, result.stdout + result.stderr

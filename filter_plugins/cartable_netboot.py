@@ -1,0 +1,149 @@
+# Copyright: Cartable contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the school server's network boot (role netboot) needs from the inventory.
+
+* ``workstations | cartable_netboot_problems``: for each workstation summary
+  (``{name, mac, image, action, mode}``; validate_inventory builds them from ``cartable_mac``,
+  ``cartable_image``, ``netboot__action``, ``netboot__mode``), what stops its network boot, as
+  ``{subject, text}`` problems: a workstation marked for a restore without a MAC (its boot
+  script is found by MAC) or without an image, an unknown action or mode (a malformed MAC is
+  validate_inventory's MAC check; ``cartable_netboot_hosts`` refuses it too).
+* ``host names | cartable_netboot_hosts(hostvars, defaults)``: the boot entry of each
+  workstation that has a MAC: ``{name, mac, mac_hyphens, image, version, action, mode,
+  campaign}``, sorted by name; ``defaults`` gives ``action``, ``mode``, ``version`` and
+  ``campaign`` for hosts that do not set ``netboot__action``, ``netboot__mode``,
+  ``netboot__version`` or ``netboot__campaign``. A problem of ``cartable_netboot_problems``
+  raises ``AnsibleFilterError`` naming every host concerned.
+* ``entries | cartable_netboot_resolve(available, latest)``: each entry with
+  ``resolved_version``, the version its restore takes from the school's image cache
+  (``latest`` read from ``latest[image]``), or ``""`` with ``missing`` saying why when the cache
+  does not hold it (``available``: the cache's ``IMAGE/VERSION`` folders holding a manifest).
+
+Actions: ``local`` (boot the local disk; the default, so an unknown machine is never
+wiped) and ``restore`` (restore ``image`` at ``version`` in ``mode`` ``sync`` or ``new``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+
+ACTIONS = ("local", "restore")
+MODES = ("sync", "new")
+DEFAULTS = {"action": "local", "mode": "sync", "version": "latest", "campaign": "1"}
+
+
+def _load_net() -> Any:
+    """cartable_net.py beside this file (filter plugins are not a package)."""
+    spec = importlib.util.spec_from_file_location("cartable_net_for_netboot",
+                                                  Path(__file__).with_name("cartable_net.py"))
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_NET = _load_net()
+
+
+def _problem(subject: Any, text: str) -> dict[str, str]:
+    return {"subject": str(subject), "text": text}
+
+
+def host_problems(host: Mapping[str, Any]) -> list[dict[str, str]]:
+    """What stops one workstation's network boot (empty when nothing does)."""
+    name, problems = host.get("name"), []
+    action, mode = host.get("action"), host.get("mode")
+    if action not in ACTIONS:
+        problems.append(_problem(name, f"netboot__action '{action}' is not one of {', '.join(ACTIONS)}"))
+    if mode not in MODES:
+        problems.append(_problem(name, f"netboot__mode '{mode}' is not one of {', '.join(MODES)}"))
+    mac = host.get("mac")
+    if mac in (None, ""):
+        if action == "restore":
+            problems.append(_problem(name, "is marked for reimaging (netboot__action: restore) but has no "
+                                           "cartable_mac: the school server finds a workstation's boot "
+                                           "script by its MAC; add the MAC to the hardware CSV and rebuild "
+                                           "the inventory"))
+    if action == "restore" and not host.get("image"):
+        problems.append(_problem(name, "is marked for reimaging (netboot__action: restore) but has no "
+                                       "cartable_image: give its room kind an image in the site file "
+                                       "(images:) and rebuild the inventory"))
+    return problems
+
+
+def cartable_netboot_problems(hosts: Any) -> list[dict[str, str]]:
+    """Every workstation's network-boot problems, host by host."""
+    if not isinstance(hosts, (list, tuple)) or not all(isinstance(host, Mapping) for host in hosts):
+        raise AnsibleFilterError(f"cartable_netboot_problems: {hosts!r} is not a list of host summaries")
+    return [problem for host in hosts for problem in host_problems(host)]
+
+
+def cartable_netboot_hosts(names: Any, hostvars: Any, defaults: Any = None) -> list[dict[str, Any]]:
+    """The boot entry of each named workstation that has a MAC, sorted by name."""
+    if isinstance(names, (str, Mapping)) or not isinstance(names, (list, tuple)):
+        raise AnsibleFilterError(f"cartable_netboot_hosts: {names!r} is not a list of host names")
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise AnsibleFilterError(f"cartable_netboot_hosts: defaults {defaults!r} is not a mapping")
+    chosen = {**DEFAULTS, **(defaults or {})}
+    summaries = []
+    for name in sorted(names):
+        variables = hostvars[name]
+        summaries.append({
+            "name": name,
+            "mac": variables.get("cartable_mac"),
+            "image": variables.get("cartable_image"),
+            "version": str(variables.get("netboot__version", chosen["version"])),
+            "action": variables.get("netboot__action", chosen["action"]),
+            "mode": variables.get("netboot__mode", chosen["mode"]),
+            "campaign": str(variables.get("netboot__campaign", chosen["campaign"])),
+        })
+    problems = cartable_netboot_problems(summaries)
+    if problems:
+        raise AnsibleFilterError("cartable_netboot_hosts: " + "; ".join(
+            f"{problem['subject']}: {problem['text']}" for problem in problems))
+    entries = []
+    for summary in summaries:
+        if summary["mac"] in (None, ""):
+            continue
+        mac = _NET.mac(summary["mac"])
+        entries.append({**summary, "name": _NET.dns_label(summary["name"]), "mac": mac,
+                        "mac_hyphens": mac.replace(":", "-")})
+    return entries
+
+
+def cartable_netboot_resolve(entries: Any, available: Any, latest: Any) -> list[dict[str, Any]]:
+    """Each entry with the cache's version of its image (resolved_version, missing)."""
+    if not isinstance(entries, (list, tuple)) or not all(isinstance(entry, Mapping) for entry in entries):
+        raise AnsibleFilterError(f"cartable_netboot_resolve: {entries!r} is not a list of boot entries")
+    if isinstance(available, (str, Mapping)) or not isinstance(available, (list, tuple)):
+        raise AnsibleFilterError(f"cartable_netboot_resolve: available {available!r} is not a list of IMAGE/VERSION")
+    if not isinstance(latest, Mapping):
+        raise AnsibleFilterError(f"cartable_netboot_resolve: latest {latest!r} is not a mapping {{image: version}}")
+    present = {str(item).strip("/") for item in available}
+    resolved = []
+    for entry in entries:
+        image, version, missing = entry.get("image"), str(entry.get("version", "")), ""
+        if not image:
+            version, missing = "", "no cartable_image"
+        elif version == "latest":
+            version = str(latest.get(image, "")).strip()
+            if not version:
+                missing = f"the image cache has no {image}/latest"
+        if version and f"{image}/{version}" not in present:
+            version, missing = "", f"the image cache has no {image}/{entry.get('version')} (manifest.json)"
+        resolved.append({**entry, "resolved_version": version, "missing": missing})
+    return resolved
+
+
+class FilterModule:
+    """Cartable's network-boot filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {"cartable_netboot_problems": cartable_netboot_problems,
+                "cartable_netboot_hosts": cartable_netboot_hosts,
+                "cartable_netboot_resolve": cartable_netboot_resolve}

@@ -1,0 +1,93 @@
+"""filter_plugins/cartable_netboot.py: the network-boot entries and their checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
+
+FILTERS = load_plugin("cartable_netboot").FilterModule().filters()
+problems_of = FILTERS["cartable_netboot_problems"]
+hosts_of = FILTERS["cartable_netboot_hosts"]
+resolve = FILTERS["cartable_netboot_resolve"]
+
+
+def pc(name: str = "0350607v-sdi01", **changes: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": name, "mac": "52:54:00:35:07:11", "image": "cycle3",
+                             "action": "restore", "mode": "sync"}
+    entry.update(changes)
+    return entry
+
+
+def test_a_workstation_ready_for_restore_has_no_problem() -> None:
+    assert problems_of([pc(), pc("0350607v-sdi02", action="local", mac=None)]) == []
+
+
+def test_restore_without_a_mac_is_named_with_the_fix() -> None:
+    [problem] = problems_of([pc(mac=None)])
+    assert problem["subject"] == "0350607v-sdi01"
+    assert "no cartable_mac" in problem["text"] and "hardware CSV" in problem["text"]
+
+
+def test_restore_without_an_image() -> None:
+    [problem] = problems_of([pc(image=None)])
+    assert "no cartable_image" in problem["text"]
+
+
+@pytest.mark.parametrize(("key", "value", "variable"), [("action", "wipe", "netboot__action"),
+                                                        ("mode", "full", "netboot__mode")])
+def test_unknown_action_or_mode(key: str, value: str, variable: str) -> None:
+    [problem] = problems_of([pc(**{key: value})])
+    assert f"{variable} '{value}'" in problem["text"]
+
+
+def test_entries_refuse_a_malformed_mac() -> None:
+    with pytest.raises(AnsibleFilterError, match="not a MAC address"):
+        hosts_of(["pc"], {"pc": {"cartable_mac": "52:54:00:35:07"}})
+
+
+def test_entries_take_host_settings_over_defaults_and_skip_hosts_without_a_mac() -> None:
+    hostvars = {
+        "0350607v-sdi02": {"cartable_mac": "52-54-00-35-07-12", "cartable_image": "cycle2",
+                           "netboot__action": "restore", "netboot__mode": "new"},
+        "0350607v-sdi01": {"cartable_mac": "52:54:00:35:07:11", "cartable_image": "cycle3"},
+        "0350607v-sdi03": {"cartable_image": "cycle3"},
+    }
+    entries = hosts_of(sorted(hostvars), hostvars, {"action": "local", "version": "2026.1"})
+    assert entries == [
+        {"name": "0350607v-sdi01", "mac": "52:54:00:35:07:11", "mac_hyphens": "52-54-00-35-07-11",
+         "image": "cycle3", "version": "2026.1", "action": "local", "mode": "sync", "campaign": "1"},
+        {"name": "0350607v-sdi02", "mac": "52:54:00:35:07:12", "mac_hyphens": "52-54-00-35-07-12",
+         "image": "cycle2", "version": "2026.1", "action": "restore", "mode": "new", "campaign": "1"},
+    ]
+
+
+def test_entries_refuse_a_restore_without_a_mac_naming_the_host() -> None:
+    hostvars = {"0350607v-sdi03": {"cartable_image": "cycle3", "netboot__action": "restore"}}
+    with pytest.raises(AnsibleFilterError, match="0350607v-sdi03: is marked for reimaging.*no cartable_mac"):
+        hosts_of(["0350607v-sdi03"], hostvars)
+
+
+@pytest.mark.parametrize("bad", ["0350607v-sdi01", {"a": 1}, None])
+def test_entries_refuse_a_non_list(bad: Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="not a list of host names"):
+        hosts_of(bad, {})
+
+
+def test_resolve_takes_latest_from_the_cache_and_says_what_is_missing() -> None:
+    entries = [{"name": "a", "image": "cycle3", "version": "latest"},
+               {"name": "b", "image": "cycle2", "version": "2026.1"},
+               {"name": "c", "image": "cycle1", "version": "latest"},
+               {"name": "d", "image": "cycle3", "version": "2025.9"}]
+    got = resolve(entries, ["cycle3/2026.2", "cycle2/2026.1"], {"cycle3": "2026.2\n"})
+    assert [(e["name"], e["resolved_version"]) for e in got] == [("a", "2026.2"), ("b", "2026.1"),
+                                                                 ("c", ""), ("d", "")]
+    assert got[2]["missing"] == "the image cache has no cycle1/latest"
+    assert got[3]["missing"] == "the image cache has no cycle3/2025.9 (manifest.json)"
+
+
+def test_resolve_refuses_bad_arguments() -> None:
+    with pytest.raises(AnsibleFilterError, match="latest"):
+        resolve([], [], ["cycle3"])
