@@ -32,16 +32,18 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def report_errors(prog: str, action: Callable[[], int], suffix: str = "; nothing written") -> int:
+def report_errors(prog: str, action: Callable[[], int], suffix: str = "; nothing written",
+                  outcome: str = "nothing written") -> int:
     """Run a command's action as every Cartable command does: bad input and unforeseen system
     errors are printed for a person (what, where, how to fix) with exit code 2, never a
-    traceback; argparse's own exits (usage error 2, --help 0) pass through as codes."""
+    traceback; argparse's own exits (usage error 2, --help 0) pass through as codes.
+    `outcome` follows the count of problems, `suffix` a system error."""
     try:
         return action()
     except SystemExit as exc:  # argparse: usage error (2) or --help (0)
         return exc.code if isinstance(exc.code, int) else 2
     except InputError as exc:
-        print(f"{prog}: {len(exc.problems)} problem(s), nothing written:", file=sys.stderr)
+        print(f"{prog}: {len(exc.problems)} problem(s), {outcome}:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2

@@ -92,11 +92,11 @@ def write_together(folder: Path, files: dict[str, str]) -> None:
 
 
 @contextmanager
-def locked(folder: Path) -> Iterator[None]:
-    """Hold the inventory folder's lock; InputError at once if another writer holds it."""
-    path = folder / LOCK_NAME
+def exclusive_lock(path: Path, busy: str, hint: str) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created with its folder); InputError at once, saying
+    `busy` and `hint`, if another process holds it."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise InputError(Problem(str(path), f"cannot create the lock file: {exc.strerror or exc}",
@@ -107,10 +107,16 @@ def locked(folder: Path) -> Iterator[None]:
         except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 raise
-            raise InputError(Problem(str(path), "another cartable command is writing this "
-                                     "inventory", hint="wait for it to finish, then run this "
-                                     "command again (its result may change what this one "
-                                     "would write)")) from None
+            raise InputError(Problem(str(path), busy, hint=hint)) from None
         yield
     finally:
         os.close(fd)
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """Hold the inventory folder's lock; InputError at once if another writer holds it."""
+    with exclusive_lock(folder / LOCK_NAME, "another cartable command is writing this inventory",
+                        "wait for it to finish, then run this command again (its result may "
+                        "change what this one would write)"):
+        yield

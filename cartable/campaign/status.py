@@ -18,8 +18,6 @@ per site at a time: `campaigns/.lock` (flock) is held for the whole run.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import re
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cartable.errors import InputError, Problem
-from cartable.files import read_text
+from cartable.files import exclusive_lock, read_text
 
 STATES = ("pending", "running", "ok", "failed", "unreachable")
 DONE = "ok"
@@ -126,26 +124,10 @@ def campaigns(site_dir: Path) -> list[tuple[str, dict[str, Any]]]:
 @contextmanager
 def site_lock(site_dir: Path) -> Iterator[None]:
     """Hold `campaigns/.lock`; InputError at once if another campaign runs on this site."""
-    folder = site_dir / FOLDER
-    path = folder / ".lock"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise InputError(Problem(str(path), f"cannot create the lock file: {exc.strerror or exc}",
-                                 hint="check the folder's owner and mode")) from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise InputError(Problem(str(path), "another campaign is running on this site",
-                                     hint="wait for it to end (cartable campaign status SITE "
-                                     "shows it), then run this one again")) from None
+    with exclusive_lock(site_dir / FOLDER / ".lock", "another campaign is running on this site",
+                        "wait for it to end (cartable campaign status SITE shows it), then run "
+                        "this one again"):
         yield
-    finally:
-        os.close(fd)
 
 
 def to_run(status: dict[str, Any], uais: list[str], only_failed: bool) -> list[str]:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from cartable.errors import InputError
+from cartable.errors import report_errors
 from cartable.images import archive
 from cartable.images.build import build
 from cartable.images.catalog import Catalog, check_packages, check_versions, read_catalog
@@ -99,16 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cartable-image", epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_parser(parser.add_subparsers(dest="area", required=True, metavar="AREA"))
-    try:
-        return run(parser.parse_args(["image", *(sys.argv[1:] if argv is None else argv)]))
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    except InputError as exc:
-        print(f"cartable-image: {len(exc.problems)} problem(s), nothing published:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"cartable-image: {where}{exc.strerror or exc}; nothing published", file=sys.stderr)
-        return 2
+    return report_errors(
+        "cartable-image",
+        lambda: run(parser.parse_args(["image", *(sys.argv[1:] if argv is None else argv)])),
+        suffix="; nothing published", outcome="nothing published")
