@@ -7,3 +7,10 @@ BENCH_IMAGES_ARGS ?=
 
 bench-images: setup  ## Image deltas: v1 -> v2 bytes, unchanged rebuild, shared store (~5 min warm)
 	$(BIN)/python tests/bench/images_bench.py $(BENCH_IMAGES_ARGS)
+
+# Image fetches over a WAN shaped with tc (root; network namespaces wan-*, 10.250.34.0/24):
+# a store holding two versions of an image, by default the one `make bench-images` leaves.
+BENCH_IMAGES_WAN_ARGS ?= --store .cache/images-bench/dsi
+.PHONY: bench-images-wan
+bench-images-wan: setup  ## School caches over shaped ADSL/satellite: WAN bytes v1, v1 -> v2, 2nd school, resume (~6 min)
+	$(BIN)/python tests/bench/images_wan_bench.py $(BENCH_IMAGES_WAN_ARGS)
