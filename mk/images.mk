@@ -14,3 +14,7 @@ BENCH_IMAGES_WAN_ARGS ?= --store .cache/images-bench/dsi
 .PHONY: bench-images-wan
 bench-images-wan: setup  ## School caches over shaped ADSL/satellite: WAN bytes v1, v1 -> v2, 2nd school, resume (~6 min)
 	$(BIN)/python tests/bench/images_wan_bench.py $(BENCH_IMAGES_WAN_ARGS)
+
+.PHONY: bench-netboot-serve
+bench-netboot-serve: setup  ## A school server serving restores to 1, 4, 12 PCs at once (the netboot proof's store; ~1 min)
+	$(BIN)/python tests/bench/netboot_serve_bench.py $(BENCH_NETBOOT_SERVE_ARGS)
