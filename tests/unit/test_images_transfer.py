@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import http.client
 import http.server
 import json
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,50 @@ def test_interrupted_run_resumes_without_refetching(counted, tmp_path: Path, cap
     out = capsys.readouterr().out
     assert f"essai 1: {200 - len(kept)} of 200 chunks fetched" in out
     assert counts.requests - before == 3 + 200 - len(kept)
+
+
+def test_through_a_plain_http_proxy_kept_alive(counted, tmp_path: Path, capsys) -> None:
+    """The academic proxy: absolute-URI requests, its connections from the school reused."""
+    store, url, _ = counted
+    ids = _publish(store, "essai", "1", _small_blocks(8, 60))
+    seen = Counting()
+    targets: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            with seen.lock:
+                seen.connections += 1
+            super().setup()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            with seen.lock:
+                seen.requests += 1
+                targets.append(self.path)
+            target = urllib.parse.urlsplit(self.path)
+            upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+            upstream.request("GET", target.path)
+            body = upstream.getresponse().read()
+            upstream.close()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    proxy.daemon_threads = True
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        cache = tmp_path / "c"
+        assert main(["--source", url, "--cache", str(cache), "--image", "essai", "--parallel", "2",
+                     "--proxy", f"http://127.0.0.1:{proxy.server_address[1]}"]) == 0
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert seen.requests == 63 and seen.connections <= 2, (seen.requests, seen.connections)
+    assert all(t.startswith(f"{url}/") for t in targets)          # absolute URIs
+    assert {p.stem for p in (cache / st.CHUNKS).rglob("*.cacnk")} == ids
