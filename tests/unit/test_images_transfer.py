@@ -106,8 +106,9 @@ def test_without_keepalive_one_connection_per_request(counted, tmp_path: Path) -
     _publish(store, "essai", "1", _small_blocks(2, 20))
     assert main(["--source", url, "--cache", str(tmp_path / "c"), "--image", "essai",
                  "--parallel", "1", "--no-keepalive"]) == 0
-    seen = (counts.connections, counts.requests, counts.max_in_flight)
-    assert seen == (23, 23, 1), seen              # one connection per request, one at a time
+    # (not max_in_flight: the server's previous thread may still be finishing when the next
+    # request arrives on a new connection)
+    assert (counts.connections, counts.requests) == (23, 23)   # one connection per request
 
 
 def test_dropped_connection_is_retried(counted, tmp_path: Path, capsys) -> None:
