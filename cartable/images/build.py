@@ -65,9 +65,10 @@ def mmdebstrap_command(catalog: Catalog, image: Image, root: Path, cache: Path,
                        hook: Path) -> list[str]:
     deb = catalog.debian
     components = " ".join(deb.components)
-    sources = [f"deb {deb.mirror} {deb.suite} {components}",
-               f"deb {deb.mirror} {deb.suite}-updates {components}"]
-    if deb.security_mirror:
+    sources = [f"deb {deb.mirror} {deb.suite} {components}"]
+    if "updates" in deb.pockets:
+        sources.append(f"deb {deb.mirror} {deb.suite}-updates {components}")
+    if deb.security_mirror and "security" in deb.pockets:
         sources.append(f"deb {deb.security_mirror} {deb.suite}-security {components}")
     return [
         "mmdebstrap", "--mode=root", f"--variant={deb.variant}", f"--architectures={deb.architecture}",
@@ -191,6 +192,7 @@ def _build(catalog: Catalog, image: Image, out: Path, cache: Path, work: Path,
     manifest = {
         "format": st.FORMAT, "image": image.name, "title": image.title,
         "version": image.version, "suite": catalog.debian.suite,
+        "pockets": list(catalog.debian.pockets),
         "architecture": catalog.debian.architecture, "epoch": EPOCH,
         "requested": request(catalog, image), "packages": packages,
         "size": size, "files": files, "digest": digest,

@@ -22,6 +22,7 @@ _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _PKG_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 PROXY_MODES = ("wpad", "none")
 PRINTER_MODES = ("server", "none")
+POCKETS = ("updates", "security")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Debian:
     components: tuple[str, ...] = ("main",)
     architecture: str = "amd64"
     variant: str = "minbase"
+    pockets: tuple[str, ...] = ("updates", "security")   # besides the release: what a point release folds in
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ SCHEMA = mapping({
         "suite": text, "mirror": text, "security_mirror": text,
         "components": list_of(text), "architecture": text,
         "variant": _choice("minbase", "required", "important", "standard"),
+        "pockets": list_of(_choice(*POCKETS)),
     }),
     "settings": mapping({
         "locale": text, "keyboard": text, "timezone": text,

@@ -1,35 +1,48 @@
 """`cartable-image-fetch`: a school server's image cache, filled from the DSI's store over HTTP.
 
     cartable-image-fetch --source URL --cache DIR --image NAME [--image NAME ...]
-                         [--rate BYTES_PER_S] [--proxy URL] [--jitter SECONDS] [--keep N]
+                         [--rate BYTES_PER_S] [--parallel N] [--proxy URL] [--jitter SECONDS]
+                         [--keep N] [--no-keepalive]
 
 For each image: the store's `latest` version; if the cache lacks it, its manifest and index,
 then every chunk of the index the cache does not hold yet (chunks of earlier versions and of
-the other images are the seed: a new version moves only its new chunks). Each chunk is checked
-(its name is the SHA-512/256 of its content) and renamed into place: an interrupted run keeps
-what arrived and the next run fetches only the rest. The version appears in the cache only
-when complete. Standard library, `zstd` and cartable/{errors,images/store,images/debver}.py:
+the other images are the seed: a new version moves only its new chunks). Chunks come over
+`--parallel` persistent HTTP/1.1 connections (keep-alive, through the proxy if any), several in
+flight, at most `--rate` bytes/s (a token bucket: no burst beyond a quarter second of the
+rate); a dropped connection is retried with backoff. Each chunk is checked (its name is the
+SHA-512/256 of its content) and renamed into place: an interrupted run keeps what arrived and
+the next run fetches only the rest. The version appears in the cache only when complete.
+Standard library, `zstd` and cartable/{errors,images/store,images/transfer,images/debver}.py:
 the role image_cache installs just those. Exit 0 ok (prints bytes fetched), 2 on any failure.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import hashlib
 import json
 import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cartable.errors import InputError, Problem
 from cartable.images import store as st
+from cartable.images.transfer import Client, Stats, TokenBucket
 
-BATCH = 128  # chunks verified per zstd run
+BATCH = 128          # chunks verified per zstd run
+PARALLEL = 4         # connections (and chunks in flight)
+MANIFEST_FIELDS = ("index", "index_sha256")
+
+
+class ManifestError(InputError):
+    """The DSI store holds a manifest this fetcher cannot use: running again does not help."""
 
 
 @dataclass
@@ -37,31 +50,41 @@ class Fetcher:
     source: str
     rate: int = 0                  # bytes per second, 0 = unlimited
     proxy: str | None = None
-    fetched: int = 0
+    parallel: int = PARALLEL
+    keepalive: bool = True
     chunks: int = 0
-    _started: float = field(default_factory=time.monotonic)
-    _opener: urllib.request.OpenerDirector | None = None
+    stats: Stats = field(default_factory=Stats)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: list[Client] = field(default_factory=list)
+    _clients: list[Client] = field(default_factory=list)
+    _bucket: TokenBucket | None = None
+
+    @property
+    def fetched(self) -> int:
+        return self.stats.fetched
 
     def get(self, path: str) -> bytes:
-        url = f"{self.source.rstrip('/')}/{path}"
-        if self._opener is None:
-            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler(
-                {"http": self.proxy, "https": self.proxy} if self.proxy else {}))
+        """The body of `path` under the source, on an idle persistent connection (a new one
+        only when all are busy: at most `parallel` connections, the chunk threads')."""
+        with self._lock:
+            if self._bucket is None:
+                self._bucket = TokenBucket(self.rate)
+            if self._idle:
+                client = self._idle.pop()
+            else:
+                # a rate-limited reader keeps a bounded TCP window: the link follows the bucket
+                client = Client(self.source, self.proxy, self._bucket, self.stats,
+                                self.keepalive, 131072 if self.rate > 0 else 0)
+                self._clients.append(client)
         try:
-            with self._opener.open(url, timeout=120) as response:
-                data = response.read()
-        except OSError as exc:
-            raise InputError(Problem(url, f"cannot download: {exc}",
-                                     hint="the next run resumes where this one stopped")) from None
-        self.fetched += len(data)
-        self._throttle()
-        return data
+            return client.get(path)
+        finally:
+            with self._lock:
+                self._idle.append(client)
 
-    def _throttle(self) -> None:
-        if self.rate > 0:
-            ahead = self.fetched / self.rate - (time.monotonic() - self._started)
-            if ahead > 0:
-                time.sleep(ahead)
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
 
 
 def verified(paths: dict[str, Path], scratch: Path) -> set[str]:
@@ -82,9 +105,87 @@ def verified(paths: dict[str, Path], scratch: Path) -> set[str]:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(path.name + f".{threading.get_ident()}.part")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def check_manifest(data: bytes, where: str) -> dict[str, Any]:
+    """The store's manifest, if this fetcher can use it; ManifestError saying what to do."""
+    hint = ("rebuild or republish this version with this Cartable version "
+            "(`cartable image build`), then run the fetch again")
+    try:
+        manifest = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(Problem(where, f"not a manifest (bad JSON: {exc})", hint=hint)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in st.FORMATS:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ManifestError(Problem(where, f"manifest format {found!r}, this fetcher reads "
+                                    f"formats {', '.join(map(str, st.FORMATS))}", field="format",
+                                    hint="update the school's fetcher (role image_cache) or " + hint))
+    for name in MANIFEST_FIELDS:
+        if not isinstance(manifest.get(name), str):
+            raise ManifestError(Problem(where, f"the manifest (format {manifest['format']}) has no "
+                                        f"'{name}': built before Cartable's fetcher checked it",
+                                        field=name, hint=hint))
+    return manifest
+
+
+def _verify_and_place(fetcher: Fetcher, cache: Path, staging: Path, batch: dict[str, Path]) -> None:
+    good = verified(batch, staging / "scratch")
+    bad = [chunk_id for chunk_id in batch if chunk_id not in good]
+    for chunk_id, path in batch.items():
+        if chunk_id in good:
+            st.chunk_path(cache, chunk_id).parent.mkdir(parents=True, exist_ok=True)
+            path.replace(st.chunk_path(cache, chunk_id))
+            fetcher.chunks += 1
+        else:
+            path.unlink()  # the next run fetches it again
+    if bad:
+        raise InputError(Problem(f"{st.CHUNKS}/{bad[0]}", "chunk content does not match its name"
+                                 + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                                 hint="a proxy or disk altered it; run again"))
+
+
+def _fetch_chunks(fetcher: Fetcher, cache: Path, staging: Path, missing: list[str]) -> int:
+    """Download the missing chunks (`parallel` in flight, 2x queued: memory bounded), verify
+    them in batches while the next ones arrive; returns how many were downloaded."""
+    incoming = staging / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+
+    def download(chunk_id: str) -> str:
+        _write(incoming / f"{chunk_id}.zst",
+               fetcher.get(f"{st.CHUNKS}/{chunk_id[:4]}/{chunk_id}.cacnk"))
+        return chunk_id
+
+    done: list[str] = []
+    downloaded = 0
+    pending: set[cf.Future[str]] = set()
+    with cf.ThreadPoolExecutor(max(1, fetcher.parallel), thread_name_prefix="fetch") as pool:
+        try:
+            for chunk_id in missing:
+                if (incoming / f"{chunk_id}.zst").exists():  # complete (renamed): an earlier run's
+                    done.append(chunk_id)
+                else:
+                    pending.add(pool.submit(download, chunk_id))
+                while len(pending) >= 2 * max(1, fetcher.parallel):
+                    finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                    for future in finished:
+                        done.append(future.result())
+                        downloaded += 1
+                if len(done) >= BATCH:
+                    _verify_and_place(fetcher, cache, staging,
+                                      {i: incoming / f"{i}.zst" for i in done})
+                    done = []
+            for future in cf.as_completed(pending):
+                done.append(future.result())
+                downloaded += 1
+            pending = set()
+        finally:
+            for future in pending:
+                future.cancel()
+    _verify_and_place(fetcher, cache, staging, {i: incoming / f"{i}.zst" for i in done})
+    return downloaded
 
 
 def fetch_image(fetcher: Fetcher, cache: Path, image: str) -> str:
@@ -94,10 +195,11 @@ def fetch_image(fetcher: Fetcher, cache: Path, image: str) -> str:
     final = st.version_dir(cache, image, version)
     if (final / st.MANIFEST).exists():
         return f"{image} {version}: up to date"
+    manifest_path = f"{image}/{version}/{st.MANIFEST}"
+    manifest_data = fetcher.get(manifest_path)
+    manifest = check_manifest(manifest_data, f"{fetcher.source.rstrip('/')}/{manifest_path}")
     staging = cache / image / f".{version}.part"
     staging.mkdir(parents=True, exist_ok=True)
-    manifest_data = fetcher.get(f"{image}/{version}/{st.MANIFEST}")
-    manifest = json.loads(manifest_data)
     index_data = fetcher.get(f"{image}/{version}/{manifest['index']}")
     if hashlib.sha256(index_data).hexdigest() != manifest["index_sha256"]:
         raise InputError(Problem(f"{image}/{version}", "index differs from its manifest",
@@ -105,24 +207,7 @@ def fetch_image(fetcher: Fetcher, cache: Path, image: str) -> str:
     _write(staging / st.INDEX, index_data)
     ids = {c.id for c in st.read_index(staging / st.INDEX)}
     missing = sorted(i for i in ids if not st.chunk_path(cache, i).exists())
-    downloaded = 0
-    for start in range(0, len(missing), BATCH):
-        batch = {}
-        for chunk_id in missing[start:start + BATCH]:
-            batch[chunk_id] = staging / "incoming" / f"{chunk_id}.zst"
-            if not batch[chunk_id].exists():  # complete (renamed) if there: an interrupted run's
-                _write(batch[chunk_id], fetcher.get(f"{st.CHUNKS}/{chunk_id[:4]}/{chunk_id}.cacnk"))
-                downloaded += 1
-        good = verified(batch, staging / "scratch")
-        for chunk_id, path in batch.items():
-            if chunk_id not in good:
-                path.unlink()  # the next run fetches it again
-                raise InputError(Problem(f"{st.CHUNKS}/{chunk_id}", "chunk content does not "
-                                         "match its name", hint="a proxy or disk altered it; "
-                                         "run again"))
-            st.chunk_path(cache, chunk_id).parent.mkdir(parents=True, exist_ok=True)
-            path.replace(st.chunk_path(cache, chunk_id))
-            fetcher.chunks += 1
+    downloaded = _fetch_chunks(fetcher, cache, staging, missing)
     shutil.rmtree(staging / "incoming", ignore_errors=True)
     shutil.rmtree(staging / "scratch", ignore_errors=True)
     _write(staging / st.MANIFEST, manifest_data)
@@ -161,6 +246,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--cache", type=Path, required=True, help="the school's image cache")
     parser.add_argument("--image", action="append", required=True, help="an image to hold")
     parser.add_argument("--rate", type=int, default=0, help="bytes/s (0: unlimited)")
+    parser.add_argument("--parallel", type=int, default=PARALLEL,
+                        help=f"connections, chunks in flight (default {PARALLEL})")
+    parser.add_argument("--no-keepalive", dest="keepalive", action="store_false",
+                        help="one connection per request (for comparisons)")
     parser.add_argument("--proxy", help="HTTP proxy to go through (the academic proxy)")
     parser.add_argument("--jitter", type=int, default=0, help="wait 0..N s first (spread schools)")
     parser.add_argument("--keep", type=int, default=2, help="versions kept per image")
@@ -172,9 +261,13 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    if args.parallel < 1 or args.rate < 0:
+        print("cartable-image-fetch: --parallel must be >= 1 and --rate >= 0", file=sys.stderr)
+        return 2
     if args.jitter > 0:
         time.sleep(random.uniform(0, args.jitter))  # noqa: S311 - spreading, not security
-    fetcher = Fetcher(args.source, args.rate, args.proxy)
+    fetcher = Fetcher(args.source, args.rate, args.proxy, args.parallel, args.keepalive)
+    started = time.monotonic()
     try:
         args.cache.mkdir(parents=True, exist_ok=True)
         for image in dict.fromkeys(args.image):
@@ -184,13 +277,24 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         for problem in exc.problems:
             print(f"cartable-image-fetch: {problem}", file=sys.stderr)
-        print(f"cartable-image-fetch: stopped after {fetcher.fetched / 1e6:.1f} MB; "
+        after = "" if isinstance(exc, ManifestError) else "; the next run resumes"
+        print(f"cartable-image-fetch: stopped after {fetcher.fetched / 1e6:.1f} MB{after}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cartable-image-fetch: {where}{exc.strerror or exc}; the next run resumes",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. a `latest` that is not text
+        print(f"cartable-image-fetch: {args.source}: unexpected content ({exc}); "
               "the next run resumes", file=sys.stderr)
         return 2
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"cartable-image-fetch: {exc}; the next run resumes", file=sys.stderr)
-        return 2
-    print(f"total: {fetcher.chunks} chunks, {fetcher.fetched / 1e6:.1f} MB")
+    finally:
+        fetcher.close()
+    s = fetcher.stats
+    print(f"total: {fetcher.chunks} chunks, {s.fetched / 1e6:.1f} MB in {time.monotonic() - started:.0f} s, "
+          f"{s.requests} requests over {s.connections} connections, {s.retries} retries")
     return 0
 
 

@@ -25,7 +25,8 @@ from cartable.images.debver import catalog_version_key
 CHUNKS = "chunks.castr"
 INDEX = "image.caidx"
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2          # 2: index_sha256 always present (the fetcher checks the index)
+FORMATS = (1, 2)    # what the readers take (a format 1 manifest may lack index_sha256)
 _CA_FORMAT_INDEX = 0x96824D9C7B129FF9
 _CA_FORMAT_TABLE = 0xE75B9E112F17417D
 _TABLE_TAIL = 0x4B4F050E5549ECD1
@@ -87,7 +88,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
                                  hint="give STORE/<image>/<version>/manifest.json")) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(Problem(str(path), f"not a manifest (bad JSON: {exc})")) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or \
+    if not isinstance(data, dict) or data.get("format") not in FORMATS or \
             not isinstance(data.get("packages"), dict):
         raise InputError(Problem(str(path), f"not a Cartable image manifest (format {FORMAT})"))
     return data

@@ -1,6 +1,7 @@
 """Image deltas over casync: what a school holding v1 downloads for v2, and the shared store.
 
     python tests/bench/images_bench.py [--full] [--work DIR] [--cache DIR]
+    python tests/bench/images_bench.py --point-release [--image NAME ...] [--work DIR] [--cache DIR]
 
 Builds (as root, with mmdebstrap and casync) from a copy of images/catalog.yml:
 - v1 of an image, the same v1 again into another store (an unchanged rebuild), and v2 = v1
@@ -8,7 +9,11 @@ Builds (as root, with mmdebstrap and casync) from a copy of images/catalog.yml:
 - three nested levels into one shared store and each into a store of its own.
 Default: small images (the CI image `essai` and two levels grown from it; ~5 min with a warm
 package cache). `--full`: the real cycle 2 (+ kbruch) and cycles 1/2/3 (GBs of packages; ~30
-min cold). Prints a Markdown table; bytes are zstd-compressed chunk bytes, as a school fetches.
+min cold). `--point-release`: per image (default `essai`), v1 built from the release pocket
+alone (`debian.pockets: []`: the packages of the 12.0-era release still in `bookworm`), v2 = the
+same catalog with `bookworm-updates` and `bookworm-security` (what a point release folds in),
+and v2b = release + security + one added package (one added, some upgraded). Prints a Markdown
+table; bytes are zstd-compressed chunk bytes, as a school fetches.
 """
 
 from __future__ import annotations
@@ -144,6 +149,42 @@ def bench(work: Path, cache: Path, profile: dict, rebuild: bool = True,
     return rows
 
 
+POINT_ADDED = {"essai": "fortune-mod", "cycle1": "kbruch", "cycle2": "kbruch", "cycle3": "kalzium"}
+
+
+def point_release(work: Path, cache: Path, image: str) -> list[tuple[str, str]]:
+    """v1 = release pocket only; v2 = + updates + security; v2b = + security + one package."""
+    def pockets(pockets: list[str], version: str, added: str | None = None):
+        def edit(data: dict) -> None:
+            data["debian"]["pockets"] = pockets
+            data["images"][image]["version"] = version
+            if added:
+                data["images"][image].setdefault("packages", []).append(added)
+        return edit
+    store = work / "point"
+    v1, t1 = _build(_catalog(work, pockets([], "1")), image, store, cache)
+    v1_ids = _ids(store, image, "1")
+    v1_bytes = st.chunk_bytes(store, v1_ids)
+    rows = [(f"{image} v1 (bookworm release pocket only): packages, tree, chunks",
+             f"{len(v1['packages'])}, {v1['size'] / 1e6:.0f} MB, {v1_bytes / 1e6:.1f} MB "
+             f"({len(v1_ids)} chunks; build {t1:.0f} s)")]
+    added = POINT_ADDED.get(image, "fortune-mod")
+    for version, pocket_list, extra, what in (
+            ("2", ["updates", "security"], None, "point release (+ updates + security)"),
+            ("3", ["security"], added, f"+ security + {added}")):
+        v2, took = _build(_catalog(work, pockets(pocket_list, version, extra)), image, store, cache)
+        upgraded = sum(1 for p, v in v2["packages"].items() if p in v1["packages"] and v1["packages"][p] != v)
+        new_pkgs = len(set(v2["packages"]) - set(v1["packages"]))
+        gone = len(set(v1["packages"]) - set(v2["packages"]))
+        new = _ids(store, image, version) - v1_ids
+        delta = st.chunk_bytes(store, new)
+        rows.append((f"{image} v1 -> v2 {what}: {upgraded} packages upgraded, "
+                     f"{new_pkgs} added, {gone} removed",
+                     f"{delta / 1e6:.2f} MB ({100 * delta / v1_bytes:.1f} % of v1; {len(new)} "
+                     f"new chunks; build {took:.0f} s)"))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the real cycle images (large)")
@@ -153,14 +194,21 @@ def main() -> int:
                         help="keep --work and read the versions already built there")
     parser.add_argument("--no-rebuild", action="store_true", help="skip the unchanged rebuild")
     parser.add_argument("--no-fetch", action="store_true", help="skip the school fetches")
+    parser.add_argument("--point-release", action="store_true",
+                        help="measure a Debian point release (v1 release pocket, v2 + updates/security)")
+    parser.add_argument("--image", action="append", help="with --point-release (default: essai)")
     args = parser.parse_args()
     global REUSE
     REUSE = args.reuse
     if not args.reuse:
         shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = bench(args.work, args.cache, FULL if args.full else SMALL,
-                 rebuild=not args.no_rebuild, fetch=not args.no_fetch)
+    if args.point_release:
+        rows = [row for image in args.image or ["essai"]
+                for row in point_release(args.work, args.cache, image)]
+    else:
+        rows = bench(args.work, args.cache, FULL if args.full else SMALL,
+                     rebuild=not args.no_rebuild, fetch=not args.no_fetch)
     print("\n| measure | figure |\n|---|---|")
     for what, figure in rows:
         print(f"| {what} | {figure} |")

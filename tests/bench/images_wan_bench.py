@@ -16,6 +16,11 @@ the schools' namespaces:
 WAN bytes are counted on the school side of each veth (rx/tx_bytes of the interface, Ethernet
 frames) before/after each step. Everything created is removed at the end, even on failure;
 refuses to start when one of its names already exists. Prints a Markdown table.
+The store is served with HTTP/1.1 (keep-alive, as a production web server).
+
+`--latency` (images_latency_bench.py): instead, round trips emulated in userspace
+(latency_relay.py: ADSL 40 ms, satellite 600 ms) and the fetcher before keep-alive (git
+revision --before) against today's, at the role's rates and connections.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from cartable.images import store as st  # noqa: E402
 PREFIX = "wan"
 DSI_NS = f"{PREFIX}-dsi"
 PORT = 8080
+BEFORE = "6d669e1"   # the last commit whose fetcher used one connection per chunk (--latency)
 # Nominal links (Mbit/s down, up): the figures the role's rates are derived from
 # (roles/image_cache/defaults/main.yml: ADSL "~8", satellite "~10"); 1 Mbit/s up for both.
 LINKS = {"adsl": (8.0, 1.0), "satellite": (10.0, 1.0)}
@@ -177,15 +183,17 @@ class Step:
 class Fetch:
     """One `cartable-image-fetch` run in a school's namespace, measured on its veth."""
 
-    def __init__(self, school: School, url: str, cache: Path, image: str, step: Step):
-        self.school, self.step = school, step
+    def __init__(self, school: School, url: str, cache: Path, image: str, step: Step,
+                 command: list[str] | None = None, extra: tuple[str, ...] = ()):
+        self.school, self.step, self.cache = school, step, cache
         self.rx0, self.tx0, self.frames0 = counters(school)
         self.started = time.monotonic()
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(  # noqa: S603 - our own command line
-            ["ip", "netns", "exec", school.ns, sys.executable, "-m", "cartable.images.fetch",
+            ["ip", "netns", "exec", school.ns,
+             *(command or [sys.executable, "-m", "cartable.images.fetch"]),
              "--source", url, "--cache", str(cache), "--image", image,
-             "--rate", str(step.rate)],
+             "--rate", str(step.rate), *extra],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def rx_so_far(self) -> int:
@@ -201,6 +209,13 @@ class Fetch:
         print(f"  {self.step.label}: rc {self.step.code}, {self.step.seconds:.1f} s, "
               f"rx {self.step.rx} tx {self.step.tx} frames {self.step.frames}: {self.step.output}", flush=True)
         return self.step
+
+    def kill_after(self, seconds: float) -> Step:
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)  # the process we started, by its id
+        return self.wait()
 
     def kill_at(self, target: int) -> Step:
         while self.proc.poll() is None and self.rx_so_far() < target:
@@ -249,18 +264,34 @@ def main(argv: list[str] | None = None) -> int:
                         help="scratch folder (the DSI's copy, the caches); removed at the end")
     parser.add_argument("--subnet", type=ipaddress.IPv4Network, default="10.250.34.0/24")
     parser.add_argument("--cut", type=float, default=0.5, help="fraction of v1 before the kill")
+    parser.add_argument("--prefix", default="wan", help="names of the namespaces and veths")
+    parser.add_argument("--latency", action="store_true",
+                        help="instead: round trips emulated (ADSL 40 ms, satellite 600 ms), the "
+                        "fetcher before/after keep-alive (images_latency_bench.py)")
+    parser.add_argument("--before", default=BEFORE,
+                        help="--latency: git revision of the fetcher to compare with")
+    parser.add_argument("--old-seconds", type=float, default=240,
+                        help="--latency: the fetcher before is stopped after this and extrapolated")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("images_wan_bench: run as root (network namespaces, tc)", file=sys.stderr)
         return 2
+    global PREFIX, DSI_NS
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # kill PID: still clean up (finally)
+    PREFIX, DSI_NS = args.prefix, f"{args.prefix}-dsi"
     image_dir = args.store / args.image
     versions = sorted((p.name for p in image_dir.iterdir() if (p / st.MANIFEST).exists()),
                       key=lambda v: st.catalog_version_key(v) or ()) if image_dir.is_dir() else []
-    if len(versions) < 2 and not (args.v1 and args.v2):
+    if len(versions) < (1 if args.latency else 2) and not (args.v1 and args.v2):
         print(f"images_wan_bench: {image_dir}: needs two versions (found {versions}); "
               "build them with tests/bench/images_bench.py", file=sys.stderr)
         return 2
     v1, v2 = args.v1 or versions[0], args.v2 or versions[-1]
+    if args.latency:
+        import images_latency_bench
+        return images_latency_bench.latency_bench(args.store, args.image, v1, args.work,
+                                                  args.subnet, args.before, args.old_seconds,
+                                                  args.prefix)
     schools = [School("a", "adsl", 0), School("b", "adsl", 1), School("s", "satellite", 2)]
     taken = existing_names(schools)
     if taken or args.work.exists():
@@ -281,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         set_up(args.subnet, schools)
         server = subprocess.Popen(  # noqa: S603
             ["ip", "netns", "exec", DSI_NS, sys.executable, "-m", "http.server", str(PORT),
-             "--directory", str(dsi)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--protocol", "HTTP/1.1", "--directory", str(dsi)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(1.0)
             url = {s.name: f"http://{addresses(args.subnet, s)[0]}:{PORT}" for s in schools}

@@ -100,12 +100,29 @@ def test_a_set_that_does_not_install(tmp_path: Path, index: archive.Index) -> No
     (lambda d: d["sets"]["essai"].append("Tux Paint"), "Tux Paint",
      "'Tux Paint' is not a Debian package name"),
     (lambda d: d["settings"].update(proxy="squid"), "proxy: squid", "'squid' is not one of"),
+    (lambda d: d["debian"].update(pockets=["updates", "backports"]), "- backports",
+     "'backports' is not one of: updates, security"),
 ])
 def test_shape_errors(tmp_path: Path, edit, needle: str, expected: str) -> None:
     path = _catalog(tmp_path, edit)
     with pytest.raises(InputError) as err:
         read_catalog(path)
     assert f"{path}:{_line_of(path, needle)}:" in str(err.value) and expected in str(err.value)
+
+
+def test_pockets_choose_the_build_sources(tmp_path: Path) -> None:
+    from cartable.images.build import mmdebstrap_command
+    default = read_catalog(CATALOG)
+    assert default.debian.pockets == ("updates", "security")
+    release = read_catalog(_catalog(tmp_path, lambda d: d["debian"].update(pockets=[])))
+
+    def sources(catalog) -> list[str]:
+        cmd = mmdebstrap_command(catalog, catalog.image("essai"), tmp_path, tmp_path, tmp_path)
+        return [a for a in cmd if a.startswith("deb ")]
+    assert sources(default) == ["deb http://deb.debian.org/debian bookworm main",
+                                "deb http://deb.debian.org/debian bookworm-updates main",
+                                "deb http://deb.debian.org/debian-security bookworm-security main"]
+    assert sources(release) == ["deb http://deb.debian.org/debian bookworm main"]
 
 
 def test_version_going_backwards(tmp_path: Path) -> None:
