@@ -6,6 +6,9 @@ inventory says to reach it), which converges the school over its LAN, and replay
 the worker sends back with `process` into the same Recorder as a local job: status, resume
 and check mode are the same; only the carrier changes.
 
+Over ssh the server keeps the project bundle by its digest (`~/.cache/cartable/relay/bundles`
+of the ssh user): it is sent once, and the jobs then travel without it.
+
 On the relay, the school server converges itself with `ansible_connection: local`, and its
 workstations directly over the LAN (the school group's ProxyCommand through the server is
 replaced by `cartable_relay_ssh_options`, else the site's `cartable_ssh_options`).
@@ -14,6 +17,7 @@ replaced by `cartable_relay_ssh_options`, else the site's `cartable_ssh_options`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
@@ -33,6 +37,9 @@ _SKIP = shutil.ignore_patterns("molecule", "__pycache__", "*.pyc", ".cache")
 # The relay's own ssh options for its LAN (its known_hosts...), else the site's.
 LAN_ARGS = '{{ cartable_relay_ssh_options|d(cartable_ssh_options|d("")) }}'
 SSH_FAILED = 255  # ssh's exit code when it cannot connect
+# On the server (the ssh user's): the bundles received, by hash; the newest KEEP are kept.
+CACHE = '"$HOME/.cache/cartable/relay/bundles"'
+KEEP = 3
 
 
 def _inventory_cli(spec: JobSpec, *args: str) -> str:
@@ -57,8 +64,8 @@ def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
     return data
 
 
-def server_command(spec: JobSpec, server: str, runner: str = "ansible-runner") -> list[str]:
-    """ssh to the school server as the inventory reaches it, running the relay's worker."""
+def server_ssh(spec: JobSpec, server: str) -> list[str]:
+    """ssh to the school server as the inventory reaches it (the remote command follows)."""
     hv = yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
     words = ["ssh", "-o", "BatchMode=yes"]
     options = hv.get("cartable_ssh_options")
@@ -70,7 +77,58 @@ def server_command(spec: JobSpec, server: str, runner: str = "ansible-runner") -
         words += ["-p", str(hv["ansible_port"])]
     address = hv.get("ansible_host") or server
     words.append(f"{hv['ansible_user']}@{address}" if hv.get("ansible_user") else str(address))
-    return [*words, runner, "worker"]
+    return words
+
+
+def server_command(spec: JobSpec, server: str, runner: str = "ansible-runner") -> list[str]:
+    """ssh to the school server as the inventory reaches it, running the relay's worker."""
+    return [*server_ssh(spec, server), runner, "worker"]
+
+
+def bundle_hash(folder: Path) -> str:
+    """A digest of the bundle's files: paths, contents, executable bits (not times)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        data = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        mode = 0 if path.is_symlink() else path.stat().st_mode & 0o111
+        name = path.relative_to(folder).as_posix().encode()
+        digest.update(b"%d:%s\0%o\0%d:" % (len(name), name, mode, len(data)) + data)
+    return digest.hexdigest()[:32]
+
+
+def has_bundle(digest: str) -> str:
+    """Remote shell: exit 0 if the server keeps this bundle (and mark it recently used)."""
+    return f"test -d {CACHE}/{digest} && touch {CACHE}/{digest}"
+
+
+def store_bundle(digest: str) -> str:
+    """Remote shell: unpack the tar.gz on stdin as this bundle; keep the newest KEEP."""
+    return (f"mkdir -p {CACHE} && t=$(mktemp -d {CACHE}/.in.XXXXXX) && tar -xzf - -C \"$t\" && "
+            f"{{ test -d {CACHE}/{digest} && rm -rf \"$t\" || mv \"$t\" {CACHE}/{digest}; }} && "
+            f"cd {CACHE} && ls -1t | tail -n +{KEEP + 1} | xargs -r rm -rf --")
+
+
+def cached_worker(runner: str, digest: str) -> str:
+    """Remote shell: the worker in a private folder whose project is the kept bundle."""
+    return (f"d=$(mktemp -d) && trap 'rm -rf \"$d\"' EXIT && "
+            f"cp -a {CACHE}/{digest} \"$d/project\" && {runner} worker --private-data-dir \"$d\"")
+
+
+def send_bundle(ssh: list[str], project: Path, digest: str) -> bool:
+    """Make sure the server keeps the bundle; True when it does (sent now or before)."""
+    known = subprocess.run([*ssh, has_bundle(digest)], capture_output=True, check=False,
+                           timeout=120)
+    if known.returncode == 0:
+        return True
+    if known.returncode == SSH_FAILED:
+        return False  # the job's own ssh says why
+    tar = subprocess.Popen(["tar", "-czf", "-", "-C", str(project), "."], stdout=subprocess.PIPE)
+    stored = subprocess.run([*ssh, store_bundle(digest)], stdin=tar.stdout, capture_output=True,
+                            check=False, timeout=1800)
+    tar.wait()
+    return stored.returncode == 0 and tar.returncode == 0
 
 
 def bundle(project: Path, playbook: Path, into: Path) -> str:
@@ -111,7 +169,16 @@ def run_school_relay(spec: JobSpec, group: str, server: str, private_dir: Path, 
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": "/tmp/cartable-relay-facts"}), encoding="utf-8")
     cmdline = [*(["--check"] if spec.check else []), *(["--diff"] if spec.diff else []),
                *spec.extra_args]
-    argv = command or server_command(spec, server, spec.relay_runner)
+    argv = command
+    if argv is None:  # ssh: the bundle is sent only when the server does not keep it yet
+        ssh = server_ssh(spec, server)
+        digest = bundle_hash(job / "project")
+        if send_bundle(ssh, job / "project", digest):
+            shutil.rmtree(job / "project")
+            (job / "project").mkdir()
+            argv = [*ssh, cached_worker(spec.relay_runner, digest)]
+        else:
+            argv = [*ssh, spec.relay_runner, "worker"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
                                  f"{os.environ.get('PATH', '')}", JOB_ENV: tag}
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
