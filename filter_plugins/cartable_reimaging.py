@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import netaddr
 from ansible.errors import AnsibleFilterError
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -78,10 +79,47 @@ def cartable_reimage_hosts(names: Any, hostvars: Any) -> dict[str, list[dict[str
     return dict(sorted(rooms.items()))
 
 
+SETTINGS = ("batch", "batch_interval", "wait")
+
+
+def cartable_reimage_rooms(hosts: Any, schedule: Any, defaults: Any) -> dict[str, dict[str, Any]]:
+    """Each room's workstations with its batch size, interval and wait (schedule over defaults)."""
+    if not isinstance(hosts, Mapping) or not isinstance(schedule, Mapping) or not isinstance(defaults, Mapping):
+        raise AnsibleFilterError("cartable_reimage_rooms: hosts by room, the schedule's rooms and the "
+                                 f"defaults must be mappings, got {hosts!r}, {schedule!r}, {defaults!r}")
+    missing = [key for key in SETTINGS if key not in defaults]
+    if missing:
+        raise AnsibleFilterError(f"cartable_reimage_rooms: defaults lack {', '.join(missing)}")
+    return {room: {"hosts": list(members),
+                   **{key: (schedule.get(room) or {}).get(key, defaults[key]) for key in SETTINGS}}
+            for room, members in sorted(hosts.items())}
+
+
+def cartable_reimage_networks(networks: Any, addresses: Any) -> dict[str, dict[str, str]]:
+    """The server's address and the broadcast address of each school network it is on."""
+    if not isinstance(networks, Mapping) or not isinstance(addresses, Mapping):
+        raise AnsibleFilterError("cartable_reimage_networks: cartable_school_networks and cartable_addresses "
+                                 f"must be mappings, got {networks!r}, {addresses!r}")
+    out = {}
+    for name in sorted(set(networks) & set(addresses)):
+        try:
+            subnet = netaddr.IPNetwork(str(networks[name]["subnet"]), version=4)
+            address = netaddr.IPAddress(str(addresses[name]), version=4)
+        except (KeyError, TypeError, netaddr.AddrFormatError, ValueError) as exc:
+            raise AnsibleFilterError(f"cartable_reimage_networks: network {name}: {exc}") from None
+        if address not in subnet:
+            raise AnsibleFilterError(f"cartable_reimage_networks: the server's address {address} is not in "
+                                     f"network {name} ({subnet})")
+        out[name] = {"address": str(address), "broadcast": str(subnet.broadcast)}
+    return out
+
+
 class FilterModule:
     """Cartable's scheduled reimaging filters."""
 
     def filters(self) -> dict[str, Any]:
         return {"cartable_reimage_calendar": cartable_reimage_calendar,
                 "cartable_reimage_timers": cartable_reimage_timers,
-                "cartable_reimage_hosts": cartable_reimage_hosts}
+                "cartable_reimage_hosts": cartable_reimage_hosts,
+                "cartable_reimage_rooms": cartable_reimage_rooms,
+                "cartable_reimage_networks": cartable_reimage_networks}

@@ -79,3 +79,25 @@ def test_hosts_by_room() -> None:
 def test_hosts_refuse_a_malformed_mac() -> None:
     with pytest.raises(AnsibleFilterError, match="0350607v-sdi01: cartable_mac '52:54:00' is not a MAC"):
         hosts(["0350607v-sdi01"], {"0350607v-sdi01": {"cartable_mac": "52:54:00"}})
+
+
+def test_rooms_take_the_schedules_settings_over_the_defaults() -> None:
+    members = {"bcd": [{"name": "b"}], "computer_room": [{"name": "s"}]}
+    result = FILTERS["cartable_reimage_rooms"](
+        members, {"computer_room": {"every": ["wednesday 12:00"], "batch": 6, "wait": 30}},
+        {"batch": 4, "batch_interval": 60, "wait": 45})
+    assert result == {"bcd": {"hosts": [{"name": "b"}], "batch": 4, "batch_interval": 60, "wait": 45},
+                      "computer_room": {"hosts": [{"name": "s"}], "batch": 6, "batch_interval": 60, "wait": 30}}
+
+
+def test_rooms_need_every_default() -> None:
+    with pytest.raises(AnsibleFilterError, match="defaults lack wait"):
+        FILTERS["cartable_reimage_rooms"]({}, {}, {"batch": 4, "batch_interval": 60})
+
+
+def test_networks_address_and_broadcast() -> None:
+    networks = {"pedagogical": {"subnet": "10.250.42.0/25"}, "administrative": {"subnet": "10.250.42.128/27"}}
+    assert FILTERS["cartable_reimage_networks"](networks, {"pedagogical": "10.250.42.1"}) == {
+        "pedagogical": {"address": "10.250.42.1", "broadcast": "10.250.42.127"}}
+    with pytest.raises(AnsibleFilterError, match="10.250.43.1 is not in network pedagogical"):
+        FILTERS["cartable_reimage_networks"](networks, {"pedagogical": "10.250.43.1"})
