@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(output[-4000:])
             print(f"cartable reimage: the school server's job did not run ({state}, rc {rc})", file=sys.stderr)
             return 2
-        report = json.loads((dest / f"{chosen.uai}-last-run.json").read_text(encoding="utf-8"))
+        report = json.loads((dest / "runs" / f"{chosen.uai}.json").read_text(encoding="utf-8"))
         lines = [{"state": "ok" if h["result"] == "ok" else "failed", "school": chosen.uai, "host": h["name"],
                   "room": h.get("room", ""), "image": h.get("image", ""), "version": h.get("version", ""),
                   "restored": h.get("time", ""), "seconds": h.get("seconds", ""), "result": h["result"],
