@@ -15,6 +15,8 @@
     cartable image check CATALOG [--store STORE]     packages exist, images install (docs/images.md)
     cartable image build CATALOG IMAGE --out STORE   build an image version into the store
     cartable image changelog OLD NEW [--markdown]    packages added, removed, upgraded
+    cartable reimage now SITE --school UAI [--room R | --host H]   through the school server
+    cartable reimage status SITE [--json | --csv]    last restore of each PC, failures first
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes)
 or a campaign with schools not ok, 2 bad input or any other failure (nothing written).
@@ -34,6 +36,7 @@ from cartable.errors import InputError, Problem, report_errors
 from cartable.filtering import cli as filter_cli
 from cartable.report import cli as report_cli
 from cartable.images import cli as image_cli
+from cartable.reimage import cli as reimage_cli
 from cartable.files import locked, read_text, write_together
 from cartable.inventory import build, grow, release
 from cartable.site import Site, read_site
@@ -92,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     campaign_cli.add_parser(top)
     report_cli.add_parser(top)
     image_cli.add_parser(top)
+    reimage_cli.add_parser(top)
     return parser
 
 
@@ -128,6 +132,8 @@ def run(argv: list[str]) -> int:
         return report_cli.run(args)
     if args.area == "image":
         return image_cli.run(args)
+    if args.area == "reimage":
+        return reimage_cli.run(args)
     out_dir = args.output or args.site.parent
     if args.verb == "release":
         names = [n.lower() if "-" in n else n.upper() for n in args.names]

@@ -12,6 +12,7 @@ import netaddr
 import yaml
 
 from cartable import allocate as al
+from cartable import site_reimaging as srm
 from cartable.directory import School, read_directory
 from cartable.equipment import ROLE_GROUPS, ROLES
 from cartable.errors import InputError, Problem
@@ -172,6 +173,9 @@ def build_tree(site: Site, schools: list[School], plan: dict[str, al.SchoolAlloc
         for spec in specs:
             hosts[spec.name] = _host_vars(site, spec, alloc, devices, images)
             role_groups[ROLES[spec.role].group][spec.name] = {}
+        section = srm.merged(site.reimaging, override.reimaging if override else None)
+        hosts[server].update(srm.school_vars(section, [
+            s.room for s in specs if ROLES[s.role].group in ("workstations", "laptops")]))
         school_groups[group] = _group(hosts, vars_=_school_vars(site, school, alloc, server))
         communes.setdefault(school.commune_code, (school.commune_name, {}))[1][group] = {}
         school_vars = school_groups[group]["vars"]

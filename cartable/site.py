@@ -11,6 +11,7 @@ from typing import Any
 import netaddr
 
 from cartable import site_filtering as sf
+from cartable import site_reimaging as srm
 from cartable import site_report as sr
 from cartable.directory import KINDS
 from cartable.equipment import DEFAULT_PLAN, IMAGE_KEYS, ROLES
@@ -47,6 +48,7 @@ class Override:
     line: int | None = None
     filtering: sf.SchoolFiltering | None = None
     images: dict[str, str] = field(default_factory=dict)
+    reimaging: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Site:
     pupils: Path | None = None          # the per-school pupils file (report)
     renewal: dict[str, int] = field(default_factory=dict)  # family -> years (report)
     billing: sr.Billing | None = None   # the billing tariff (report)
+    reimaging: dict[str, Any] = field(default_factory=dict)  # schedule (site_reimaging)
 
 
 def _uai_key(key: Any, ctx: Ctx) -> str | None:
@@ -171,8 +174,10 @@ SCHEMA = mapping({
         "hostnames": map_of(lambda k, c: None, text),
         "filtering": sf.OVERRIDE_SCHEMA,
         "images": _IMAGES,
+        "reimaging": srm.SCHEMA,
     })),
     "filtering": sf.SCHEMA,
+    "reimaging": srm.SCHEMA,
     **sr.SCHEMA,
 }, required=("name", "domain", "directory", "address_plan", "academic_proxy"))
 
@@ -292,7 +297,8 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
             equipment=o.get("equipment", {}), hostnames=o.get("hostnames", {}),
             line=raw["overrides"].lines.get(uai),
             filtering=sf.to_school_filtering(o.get("filtering")),
-            images=dict(o.get("images", {})))
+            images=dict(o.get("images", {})),
+            reimaging=dict(o.get("reimaging", {})))
         for uai, o in data.get("overrides", {}).items()
     }
     return Site(
@@ -337,6 +343,7 @@ def _to_site(data: dict[str, Any], raw: Any, path: Path) -> Site:
         pupils=(base / data["pupils"]) if data.get("pupils") else None,
         renewal=dict(data.get("renewal", {})),
         billing=sr.to_billing(data, raw),
+        reimaging=dict(data.get("reimaging", {})),
     )
 
 

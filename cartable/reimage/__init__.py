@@ -1,0 +1,1 @@
+"""`cartable reimage`: reimage workstations now through their school server, read the status."""

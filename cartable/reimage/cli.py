@@ -1,0 +1,117 @@
+"""`cartable reimage ...`: reimage workstations now through their school server; the status.
+
+    cartable reimage now SITE --school UAI [--room R | --host H] [--wait MINUTES]
+    cartable reimage status SITE [--school UAI...] [--no-fetch] [--json | --csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from cartable.errors import InputError, Problem
+from cartable.reimage import status as st
+from cartable.reimage.targets import target
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPO / "playbooks"
+EPILOG = """\
+examples:
+  cartable reimage now inventories/demo/site.yml --school 0350607V --room computer_room
+  cartable reimage now inventories/demo/site.yml --school 0350607V --host 0350607v-sdi03
+  cartable reimage status inventories/demo/site.yml            # failures first
+  cartable reimage status inventories/demo/site.yml --no-fetch --csv > reimaging.csv
+
+The school server does the work (role reimaging: marks the workstations for a restore, wakes
+them in batches with Wake-on-LAN, waits for their restore reports). See docs/netboot.md.
+"""
+
+
+def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    area = top.add_parser("reimage", help="reimage workstations now through their school server; status",
+                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = area.add_subparsers(dest="verb", required=True, metavar="VERB")
+    text = "reimage a school, a room or a workstation now (the school server wakes and restores them)"
+    now = verbs.add_parser("now", help=text, description=text, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    now.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
+    now.add_argument("--school", required=True, metavar="UAI", help="the school")
+    which = now.add_mutually_exclusive_group()
+    which.add_argument("--room", help="one room of the school (cartable_room, e.g. computer_room)")
+    which.add_argument("--host", help="one workstation (inventory name)")
+    now.add_argument("--wait", type=float, metavar="MINUTES",
+                     help="minutes the server waits for the restore reports (default: the room's)")
+    text = "each workstation's image version, last restore, duration and result, failures first"
+    stat = verbs.add_parser("status", help=text, description=text, epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    stat.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
+    stat.add_argument("--school", action="append", metavar="UAI", help="only these schools (repeatable)")
+    stat.add_argument("--no-fetch", action="store_true",
+                      help="read what was fetched last (reimaging/ beside the site file), ask no server")
+    out = stat.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
+
+
+def _hosts_yml(site: Path) -> Path:
+    if not site.is_file():
+        raise InputError(Problem(str(site), "site file not found", hint="give the path of a site file, "
+                                 "e.g. inventories/demo/site.yml"))
+    return site.parent / "hosts.yml"
+
+
+def _playbook(playbook: str, inventory: Path, limit: str, extravars: dict[str, object]) -> tuple[str, int | None, str]:
+    """Run one of Cartable's playbooks with ansible-runner: (status, rc, stdout)."""
+    import ansible_runner  # imported late: only these commands need it
+
+    with tempfile.TemporaryDirectory(prefix="cartable-reimage-") as private:
+        runner = ansible_runner.run(
+            private_data_dir=private, project_dir=str(REPO), playbook=str(PLAYBOOKS / playbook),
+            inventory=str(inventory.resolve()), limit=limit, extravars=extravars, quiet=True,
+            envvars={"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+                     "ANSIBLE_NOCOLOR": "1", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")},
+            suppress_env_files=True)
+        output = runner.stdout.read() if runner.stdout else ""
+        return runner.status, runner.rc, output
+
+
+def run(args: argparse.Namespace) -> int:
+    hosts_yml = _hosts_yml(args.site)
+    dest = (args.site.parent / st.FOLDER).resolve()
+    if args.verb == "now":
+        chosen = target(hosts_yml, args.school, args.room, args.host)
+        if chosen.without_mac:
+            print(f"warning: {len(chosen.without_mac)} workstation(s) without a MAC cannot be woken nor "
+                  f"restored (the run report lists them as failures): {', '.join(chosen.without_mac)}",
+                  file=sys.stderr)
+        job_args = [*chosen.args, *(["--wait", str(args.wait)] if args.wait is not None else [])]
+        print(f"{chosen.server}: cartable-reimage now {' '.join(job_args)} ({len(chosen.hosts)} workstation(s))")
+        dest.mkdir(exist_ok=True)
+        state, rc, output = _playbook("reimage_now.yml", hosts_yml, chosen.server,
+                                      {"reimage_args": job_args, "reimage_dest": str(dest)})
+        if state != "successful":
+            sys.stderr.write(output[-4000:])
+            print(f"cartable reimage: the school server's job did not run ({state}, rc {rc})", file=sys.stderr)
+            return 2
+        report = json.loads((dest / "runs" / f"{chosen.uai}.json").read_text(encoding="utf-8"))
+        lines = [{"state": "ok" if h["result"] == "ok" else "failed", "school": chosen.uai, "host": h["name"],
+                  "room": h.get("room", ""), "image": h.get("image", ""), "version": h.get("version", ""),
+                  "restored": h.get("time", ""), "seconds": h.get("seconds", ""), "result": h["result"],
+                  "note": h.get("reason", "")} for h in report["hosts"]]
+        sys.stdout.write(st.table(lines))
+        return 0 if report.get("failed", 0) == 0 else 1
+    if not args.no_fetch:
+        dest.mkdir(exist_ok=True)
+        limit = "school_servers" if not args.school else ":".join(
+            target(hosts_yml, uai).server for uai in args.school)
+        state, rc, output = _playbook("reimage_status.yml", hosts_yml, limit, {"reimage_dest": str(dest)})
+        if state != "successful":
+            print(f"warning: some school servers did not answer ({state}, rc {rc}); their last fetched "
+                  "status is shown", file=sys.stderr)
+    lines = st.rows(st.read_fetched(args.site.parent, args.school))
+    sys.stdout.write(st.to_json(lines) if args.json else st.to_csv(lines) if args.csv else st.table(lines))
+    return 0

@@ -1,0 +1,109 @@
+"""`cartable reimage`: requests checked against the inventory (exit 2, what exists), and the
+status table read from the fetched files, failures first (table, --json, --csv)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cartable.cli import main
+from cartable.reimage.status import rows
+from cartable.reimage.targets import target
+
+PC = {"cartable_network": "pedagogical"}
+INVENTORY = {"all": {"children": {
+    "workstations": {"hosts": {"0350607v-sdi01": {}, "0350607v-sdi02": {}, "0350607v-bcd01": {}}},
+    "school_servers": {"hosts": {"0350607v-srv": {}}},
+    "school_0350607v": {"vars": {"cartable_school_uai": "0350607V", "cartable_school_server": "0350607v-srv"},
+                        "hosts": {
+                            "0350607v-srv": {"cartable_room": "server"},
+                            "0350607v-sdi01": {**PC, "cartable_room": "computer_room", "cartable_mac": "52:54:00:35:07:11"},
+                            "0350607v-sdi02": {**PC, "cartable_room": "computer_room"},
+                            "0350607v-bcd01": {**PC, "cartable_room": "bcd", "cartable_mac": "52:54:00:35:07:21"}}},
+}}}
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
+    path = tmp_path / "site.yml"
+    path.write_text("name: t\n")
+    return path
+
+
+def test_targets(site: Path) -> None:
+    hosts = site.parent / "hosts.yml"
+    room = target(hosts, "0350607v", room="computer_room")
+    assert room.server == "0350607v-srv" and room.args == ("--room", "computer_room")
+    assert room.hosts == ("0350607v-sdi01", "0350607v-sdi02") and room.without_mac == ("0350607v-sdi02",)
+    assert target(hosts, "0350607V", host="0350607V-SDI01").args == ("--host", "0350607v-sdi01")
+    assert target(hosts, "0350607V").args == ("--school",)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--school", "0350650S"], "no school 0350650S in this inventory"),
+    (["--school", "0350607V", "--room", "gym"], "no room gym with workstations in school 0350607V"),
+    (["--school", "0350607V", "--host", "0350607v-sdi09"], "no workstation 0350607v-sdi09 in school 0350607V"),
+    (["--school", "0350607V", "--host", "0350607v-sdi02"], "0350607v-sdi02 has no MAC (cartable_mac)"),
+])
+def test_bad_requests_exit_2_and_say_what_exists(site: Path, capsys, argv: list[str], expected: str) -> None:
+    assert main(["reimage", "now", str(site), *argv]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "fix:" in err
+    assert not (site.parent / "reimaging").exists()
+
+
+def test_a_missing_inventory_says_how_to_build_it(tmp_path: Path, capsys) -> None:
+    (tmp_path / "site.yml").write_text("name: t\n")
+    assert main(["reimage", "now", str(tmp_path / "site.yml"), "--school", "0350607V"]) == 2
+    assert "cartable inventory build SITE" in capsys.readouterr().err
+
+
+STATUS = [
+    {"school": "0350607V", "name": "0350607v-sdi01", "room": "computer_room", "mac": "52:54:00:35:07:11",
+     "image": "cycle3", "version": "2026.2", "restored": "2026-12-02T12:14:03+01:00", "seconds": "95",
+     "result": "ok", "requested": False, "last_run": {"run": "r1", "result": "ok", "reason": ""}},
+    {"school": "0350607V", "name": "0350607v-sdi02", "room": "computer_room", "mac": "52:54:00:35:07:12",
+     "image": "cycle3", "version": "2026.1", "restored": "2026-11-25T12:16:40+01:00", "seconds": "101",
+     "result": "ok", "requested": True,
+     "last_run": {"run": "r1", "result": "failed", "reason": "no restore report before the timeout"}},
+    {"school": "0350607V", "name": "0350607v-bcd01", "room": "bcd", "mac": "52:54:00:35:07:21", "image": "",
+     "version": "", "restored": "", "seconds": "", "result": "", "requested": False, "last_run": {}},
+    {"school": "0350607V", "name": "0350607v-sdi03", "room": "computer_room", "mac": "52:54:00:35:07:13",
+     "image": "cycle3", "version": "2026.2", "restored": "2026-12-02T12:15:00+01:00", "seconds": "40",
+     "result": "failed", "requested": False, "last_run": {}},
+]
+
+
+def test_status_rows_failures_first() -> None:
+    lines = rows(STATUS)
+    assert [(line["state"], line["host"]) for line in lines] == [
+        ("failed", "0350607v-sdi02"), ("failed", "0350607v-sdi03"), ("never", "0350607v-bcd01"),
+        ("ok", "0350607v-sdi01")]
+    assert "no restore report before the timeout" in lines[0]["note"] and "still requested" in lines[0]["note"]
+    assert "reported 'failed'" in lines[1]["note"]
+
+
+def test_status_from_fetched_files(site: Path, capsys) -> None:
+    (site.parent / "reimaging").mkdir()
+    (site.parent / "reimaging" / "0350607V.json").write_text(json.dumps(STATUS))
+    assert main(["reimage", "status", str(site), "--no-fetch"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["state", "school", "workstation", "room"]
+    assert table[1].startswith("failed") and "0350607v-sdi02" in table[1]
+    assert "2026.2" in table[4] and "95" in table[4] and table[-1] == "2 failed, 1 never, 1 ok"
+    assert main(["reimage", "status", str(site), "--no-fetch", "--csv"]) == 0
+    parsed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["host"] for r in parsed][0] == "0350607v-sdi02" and parsed[-1]["seconds"] == "95"
+    assert main(["reimage", "status", str(site), "--no-fetch", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[-1]["version"] == "2026.2"
+
+
+def test_status_without_fetched_files_says_how(site: Path, capsys) -> None:
+    assert main(["reimage", "status", str(site), "--no-fetch"]) == 2
+    assert "without --no-fetch" in capsys.readouterr().err
