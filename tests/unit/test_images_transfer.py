@@ -18,7 +18,7 @@ import pytest
 from cartable.images import store as st
 from cartable.images.fetch import main
 from cartable.images.transfer import TokenBucket
-from tests.unit.test_images_fetch import _blocks, _publish
+from test_images_fetch import _blocks, _publish  # tests/unit is on sys.path (rootdir-less test folder)
 
 
 class Counting:
