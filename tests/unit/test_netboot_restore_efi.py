@@ -14,7 +14,7 @@ from conftest import REPO
 
 SCRIPT = REPO / "netboot" / "initramfs" / "cartable-restore"
 MAC = "52:54:00:33:00:81"
-ESP_UUID = "5b3c6f0e-2d7a-4c1e-9f55-0c1d2e3f4a5b"
+ESP_UUID = "557271e7-5490-334f-bda6-47ff5a1f2e5b"  # the ESP the proof's `new` made (blkid PARTUUID)
 # The BootOrder and Boot#### lines of OVMF's fresh NVRAM, read by efibootmgr 17 in the restore
 # environment at the first restore (logged on the PC's serial console). Boot0003 is iPXE's own
 # entry (the NIC's option ROM), Boot0004 the firmware's PXE over IPv4.
@@ -30,10 +30,12 @@ Boot0006* UEFI HTTPv4 (MAC:525400330081)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(52540033
 Boot0007* UEFI HTTPv6 (MAC:525400330081)\tPciRoot(0x0)/Pci(0x2,0x0)/MAC(525400330081,1)/IPv6([::]:<->[::]:,0,0)/Uri()N.....YM....R,Y.
 Boot0008* EFI Internal Shell\tFvVol(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(7c04a583-9e3e-4f1c-ad65-e05268d0b4d1)
 """
-CARTABLE_ENTRY = f"Boot0009* Cartable\tHD(2,GPT,{ESP_UUID},0x800,0x64000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n"
-# after `efibootmgr --create`: the new entry first in BootOrder
+CARTABLE_ENTRY = f"Boot0009* Cartable\tHD(2,GPT,{ESP_UUID},0x1000,0x64000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n"
+# after `efibootmgr --create` (the new entry first in BootOrder), as the restore then reads it
 AFTER_CREATE = OVMF_FIRST.replace("BootOrder: ", "BootOrder: 0009,") + CARTABLE_ENTRY
-OVMF_WITH_ENTRY = AFTER_CREATE.replace("BootOrder: 0009,0000,0001,0002,0003,0004,", "BootOrder: 0004,0009,0000,0001,0002,0003,")
+# the NVRAM at the next restore (power-on 3 of the proof, a requested sync): exactly what the
+# PC's console showed (the order the first restore set, Boot0009 its Cartable entry)
+OVMF_WITH_ENTRY = OVMF_FIRST.replace("BootOrder: 0000,0001,0002,0003,0004,", "BootOrder: 0004,0009,0000,0001,0002,0003,") + CARTABLE_ENTRY
 
 
 def call(function: str, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -93,6 +95,6 @@ def test_without_the_cards_pxe_ipv4_entry_nothing_is_set() -> None:
 def test_a_real_pc_entry_and_entries_missing_from_boot_order() -> None:
     text = ("BootOrder: 0001,0000\n"
             "Boot0000* Windows Boot Manager\tHD(1,GPT,aa,0x800,0x32000)/File(\\EFI\\Microsoft\\Boot\\bootmgfw.efi)\n"
-            "Boot0001* Cartable\tHD(2,GPT,bb,0x800,0x64000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n"
+            "Boot0001* Cartable\tHD(2,GPT,bb,0x1000,0x64000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n"
             "Boot0002* Onboard NIC(IPV4)\tPciRoot(0x0)/Pci(0x1f,0x6)/MAC(6C4B90AABBCC,0)/IPv4(0.0.0.00.0.0.0,0,0)\n")
     assert order(text, "6c:4b:90:aa:bb:cc") == "0002,0001,0000"
