@@ -12,6 +12,11 @@ of the ssh user): it is sent once, and the jobs then travel without it.
 On the relay, the school server converges itself with `ansible_connection: local`, and its
 workstations directly over the LAN (the school group's ProxyCommand through the server is
 replaced by `cartable_relay_ssh_options`, else the site's `cartable_ssh_options`).
+
+The relay's own run uses Ansible's strategy `cartable_relay_strategy` of the server's variables
+when the site sets one (`mitogen_linear`: Mitogen, which roles/relay installs in the relay's
+venv and whose plugin folder its ansible-runner wrapper puts on ANSIBLE_STRATEGY_PLUGINS);
+else Ansible's default, linear.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -64,9 +70,28 @@ def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
     return data
 
 
-def server_ssh(spec: JobSpec, server: str) -> list[str]:
+def server_vars(spec: JobSpec, server: str) -> dict[str, Any]:
+    """The school server's variables, as the inventory gives them."""
+    return yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
+
+
+STRATEGY = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def relay_env(hv: dict[str, Any]) -> dict[str, str]:
+    """The job's environment on the relay: its strategy, when the site chose one."""
+    strategy = hv.get("cartable_relay_strategy")
+    if strategy in (None, ""):
+        return {}
+    if not isinstance(strategy, str) or not STRATEGY.fullmatch(strategy):
+        raise RuntimeError(f"cartable_relay_strategy: {strategy!r} is not a strategy's name "
+                           "(e.g. mitogen_linear, linear)")
+    return {"ANSIBLE_STRATEGY": strategy}
+
+
+def server_ssh(spec: JobSpec, server: str, hv: dict[str, Any] | None = None) -> list[str]:
     """ssh to the school server as the inventory reaches it (the remote command follows)."""
-    hv = yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
+    hv = server_vars(spec, server) if hv is None else hv
     words = ["ssh", "-o", "BatchMode=yes"]
     options = hv.get("cartable_ssh_options")
     if isinstance(options, str) and "{{" not in options:
@@ -164,14 +189,16 @@ def run_school_relay(spec: JobSpec, group: str, server: str, private_dir: Path, 
     playbook = bundle(spec.project_dir, spec.playbook, job / "project")
     (job / "inventory" / "hosts.yml").write_text(
         yaml.safe_dump(school_inventory(spec, group, server), sort_keys=False), encoding="utf-8")
+    hv = server_vars(spec, server)
     (job / "env" / "envvars").write_text(yaml.safe_dump({
         JOB_ENV: tag, "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_CACHE_PLUGIN_CONNECTION": "/tmp/cartable-relay-facts"}), encoding="utf-8")
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": "/tmp/cartable-relay-facts", **relay_env(hv)}),
+        encoding="utf-8")
     cmdline = [*(["--check"] if spec.check else []), *(["--diff"] if spec.diff else []),
                *spec.extra_args]
     argv = command
     if argv is None:  # ssh: the bundle is sent only when the server does not keep it yet
-        ssh = server_ssh(spec, server)
+        ssh = server_ssh(spec, server, hv)
         digest = bundle_hash(job / "project")
         if send_bundle(ssh, job / "project", digest):
             shutil.rmtree(job / "project")

@@ -219,6 +219,18 @@ def test_the_relay_is_reached_as_the_inventory_says_and_sees_its_lan(site: Path)
     assert school["hosts"]["0350607v-srv"]["ansible_connection"] == "local"
 
 
+def test_the_relay_runs_the_strategy_the_site_chose(site: Path) -> None:
+    from cartable.campaign.jobs import JobSpec
+    from cartable.campaign.relay import relay_env, server_vars
+    spec = JobSpec(PLAYBOOK, (site.parent / "hosts.yml",), REPO)
+    assert relay_env(server_vars(spec, "0350607v-srv")) == {}  # Ansible's default, linear
+    (site.parent / "host_vars" / "0350607v-srv.yml").write_text(
+        "cartable_relay_strategy: mitogen_linear\n")
+    assert relay_env(server_vars(spec, "0350607v-srv")) == {"ANSIBLE_STRATEGY": "mitogen_linear"}
+    with pytest.raises(RuntimeError, match="not a strategy's name"):
+        relay_env({"cartable_relay_strategy": "linear; rm -rf /"})
+
+
 def test_relay_command_without_relay_is_refused(site: Path, capsys) -> None:
     assert "--relay-command goes with --relay" in _fails(
         capsys, "run", str(site), str(PLAYBOOK), "--relay-command", "docker exec -i x")

@@ -1,6 +1,8 @@
 """Molecule verify of the relay role: one real relay job, as `cartable campaign run --relay`
 carries it: ansible-runner transmit here (the controller), the relay's `ansible-runner
 worker` in the instance (`docker exec` standing for the controller's ssh), process here.
+With a strategy (argument 2), the job's environment sets ANSIBLE_STRATEGY as the campaign does
+for `cartable_relay_strategy` (mitogen_linear: the wrapper's ANSIBLE_STRATEGY_PLUGINS).
 Prints the job's status, rc and the tasks that ran ok, as JSON."""
 
 from __future__ import annotations
@@ -35,16 +37,20 @@ PLAY = """\
     - name: Write the marker
       ansible.builtin.copy:
         dest: /tmp/relay-job-marker
-        content: "{{ ansible_version.full }} {{ ansible_python_version }}\\n"
+        content: "{{ ansible_version.full }} {{ ansible_python_version }} {{ lookup('ansible.builtin.env', 'ANSIBLE_STRATEGY') | default('linear', true) }}\\n"
         mode: "0644"
 """
 
 
-def main(container: str) -> int:
+def main(container: str, strategy: str = "") -> int:
     with tempfile.TemporaryDirectory() as tmp:
         job = Path(tmp) / "job"
         (job / "project").mkdir(parents=True)
         (job / "inventory").mkdir()
+        if strategy:
+            (job / "env").mkdir()
+            (job / "env" / "envvars").write_text(json.dumps({"ANSIBLE_STRATEGY": strategy}),
+                                                 encoding="utf-8")
         (job / "project" / "play.yml").write_text(PLAY, encoding="utf-8")
         (job / "inventory" / "hosts.yml").write_text(
             "all:\n  hosts:\n    lan-host:\n      ansible_connection: local\n"
@@ -74,4 +80,4 @@ def main(container: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))
