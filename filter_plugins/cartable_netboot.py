@@ -14,10 +14,14 @@
   ``campaign`` for hosts that do not set ``netboot__action``, ``netboot__mode``,
   ``netboot__version`` or ``netboot__campaign``. A problem of ``cartable_netboot_problems``
   raises ``AnsibleFilterError`` naming every host concerned.
-* ``entries | cartable_netboot_resolve(available, latest)``: each entry with
-  ``resolved_version``, the version its restore takes from the school's image cache
-  (``latest`` read from ``latest[image]``), or ``""`` with ``missing`` saying why when the cache
-  does not hold it (``available``: the cache's ``IMAGE/VERSION`` folders holding a manifest).
+* ``entries | cartable_netboot_resolve(netboot_dir, cache_dir, restore_env)``: each entry with
+  what decides its restore *at boot time* (the cache changes between converges: the nightly
+  fetch brings new versions): ``version_file``, for version ``latest``, the script
+  ``NETBOOT_DIR/www/versions/IMAGE.ipxe`` that sets ``cartable-version`` (written by
+  cartable-netboot-versions only while the cache holds that version's manifest); ``restorable_if``,
+  the file whose presence makes the entry restorable (that script, or the pinned version's
+  ``CACHE_DIR/IMAGE/VERSION/manifest.json``; ``""`` when nothing can); ``missing``, why the entry
+  can never be restored until a converge changes it (no image, no restore environment).
 
 Actions: ``local`` (boot the local disk; the default, so an unknown machine is never
 wiped) and ``restore`` (restore ``image`` at ``version`` in ``mode`` ``sync`` or ``new``).
@@ -116,27 +120,29 @@ def cartable_netboot_hosts(names: Any, hostvars: Any, defaults: Any = None) -> l
     return entries
 
 
-def cartable_netboot_resolve(entries: Any, available: Any, latest: Any) -> list[dict[str, Any]]:
-    """Each entry with the cache's version of its image (resolved_version, missing)."""
+def cartable_netboot_resolve(entries: Any, netboot_dir: Any, cache_dir: Any,
+                             restore_env: Any = True) -> list[dict[str, Any]]:
+    """Each entry with what decides its restore at boot time (version_file, restorable_if, missing)."""
     if not isinstance(entries, (list, tuple)) or not all(isinstance(entry, Mapping) for entry in entries):
         raise AnsibleFilterError(f"cartable_netboot_resolve: {entries!r} is not a list of boot entries")
-    if isinstance(available, (str, Mapping)) or not isinstance(available, (list, tuple)):
-        raise AnsibleFilterError(f"cartable_netboot_resolve: available {available!r} is not a list of IMAGE/VERSION")
-    if not isinstance(latest, Mapping):
-        raise AnsibleFilterError(f"cartable_netboot_resolve: latest {latest!r} is not a mapping {{image: version}}")
-    present = {str(item).strip("/") for item in available}
+    for label, folder in (("netboot_dir", netboot_dir), ("cache_dir", cache_dir)):
+        if not isinstance(folder, str) or not folder.startswith("/"):
+            raise AnsibleFilterError(f"cartable_netboot_resolve: {label} {folder!r} is not an absolute path")
+    netboot, cache = netboot_dir.rstrip("/"), cache_dir.rstrip("/")
     resolved = []
     for entry in entries:
-        image, version, missing = entry.get("image"), str(entry.get("version", "")), ""
+        image, version = entry.get("image") or "", str(entry.get("version", "latest"))
+        version_file = restorable_if = missing = ""
         if not image:
-            version, missing = "", "no cartable_image"
-        elif version == "latest":
-            version = str(latest.get(image, "")).strip()
-            if not version:
-                missing = f"the image cache has no {image}/latest"
-        if version and f"{image}/{version}" not in present:
-            version, missing = "", f"the image cache has no {image}/{entry.get('version')} (manifest.json)"
-        resolved.append({**entry, "resolved_version": version, "missing": missing})
+            missing = "no cartable_image"
+        elif not restore_env:
+            missing = "this school server has no restore environment (netboot__restore_env_url or _src)"
+        if image and version == "latest":
+            version_file = f"{netboot}/www/versions/{image}.ipxe"
+        if not missing:
+            restorable_if = version_file or f"{cache}/{image}/{version}/manifest.json"
+        resolved.append({**entry, "version_file": version_file, "restorable_if": restorable_if,
+                         "missing": missing})
     return resolved
 
 

@@ -76,18 +76,30 @@ def test_entries_refuse_a_non_list(bad: Any) -> None:
         hosts_of(bad, {})
 
 
-def test_resolve_takes_latest_from_the_cache_and_says_what_is_missing() -> None:
+def test_resolve_leaves_the_version_to_boot_time_and_says_what_decides_it() -> None:
     entries = [{"name": "a", "image": "cycle3", "version": "latest"},
                {"name": "b", "image": "cycle2", "version": "2026.1"},
-               {"name": "c", "image": "cycle1", "version": "latest"},
-               {"name": "d", "image": "cycle3", "version": "2025.9"}]
-    got = resolve(entries, ["cycle3/2026.2", "cycle2/2026.1"], {"cycle3": "2026.2\n"})
-    assert [(e["name"], e["resolved_version"]) for e in got] == [("a", "2026.2"), ("b", "2026.1"),
-                                                                 ("c", ""), ("d", "")]
-    assert got[2]["missing"] == "the image cache has no cycle1/latest"
-    assert got[3]["missing"] == "the image cache has no cycle3/2025.9 (manifest.json)"
+               {"name": "c", "image": "", "version": "latest"}]
+    got = resolve(entries, "/srv/cartable-netboot/", "/srv/cartable/images")
+    # latest: the versions script the boot chains (written while the cache holds the version)
+    assert got[0]["version_file"] == "/srv/cartable-netboot/www/versions/cycle3.ipxe"
+    assert got[0]["restorable_if"] == got[0]["version_file"] and got[0]["missing"] == ""
+    # pinned: no versions script, the cache's manifest of that version
+    assert got[1]["version_file"] == ""
+    assert got[1]["restorable_if"] == "/srv/cartable/images/cycle2/2026.1/manifest.json"
+    assert (got[2]["restorable_if"], got[2]["missing"]) == ("", "no cartable_image")
+    assert "resolved_version" not in got[0]   # nothing frozen at converge time
+
+
+def test_resolve_without_a_restore_environment_restores_nothing() -> None:
+    got = resolve([{"name": "a", "image": "cycle3", "version": "latest"}], "/n", "/c", False)
+    assert got[0]["restorable_if"] == "" and "no restore environment" in got[0]["missing"]
 
 
 def test_resolve_refuses_bad_arguments() -> None:
-    with pytest.raises(AnsibleFilterError, match="latest"):
-        resolve([], [], ["cycle3"])
+    with pytest.raises(AnsibleFilterError, match="not a list of boot entries"):
+        resolve("cycle3", "/n", "/c")
+    with pytest.raises(AnsibleFilterError, match="cache_dir 'images' is not an absolute path"):
+        resolve([], "/n", "images")
+
+

@@ -81,10 +81,14 @@ def _config(tmp_path: Path, port: int) -> dict[str, Any]:
     (netboot / "status").mkdir()
     hosts = [{"name": f"pc{i}", "mac": f"52:54:00:00:00:0{i}", "network": "lan"} for i in range(1, 4)]
     hosts.append({"name": "pc9", "mac": "", "network": "lan"})
-    entries = [{"mac": h["mac"], "name": h["name"], "image": "essai", "resolved_version": "1", "missing": ""}
-               for h in hosts[:2]]
-    entries.append({"mac": hosts[2]["mac"], "name": "pc3", "image": "cycle3", "resolved_version": "",
-                    "missing": "the image cache has no cycle3/latest"})
+    # restorable_if: judged at run time (netboot's versions script of the image: the cache holds
+    # essai's latest version, not cycle3's)
+    (netboot / "www" / "versions").mkdir()
+    (netboot / "www" / "versions" / "essai.ipxe").write_text("#!ipxe\nset cartable-version 1\n")
+    entries = [{"mac": h["mac"], "name": h["name"], "image": "essai", "version": "latest", "missing": "",
+                "restorable_if": str(netboot / "www" / "versions" / "essai.ipxe")} for h in hosts[:2]]
+    entries.append({"mac": hosts[2]["mac"], "name": "pc3", "image": "cycle3", "version": "latest", "missing": "",
+                    "restorable_if": str(netboot / "www" / "versions" / "cycle3.ipxe")})
     (netboot / "entries.json").write_text(json.dumps(entries))
     return {"school": "0999997X", "netboot_dir": str(netboot), "runs_dir": str(tmp_path / "runs"),
             "rooms": {"computer_room": {"hosts": hosts, "batch": 1, "batch_interval": 0, "wait": 0.05}},
@@ -114,7 +118,7 @@ def test_a_run_marks_wakes_waits_and_reports(tmp_path: Path, monkeypatch: pytest
     by_name = {h["name"]: h for h in report["hosts"]}
     assert by_name["pc1"]["result"] == "ok" and by_name["pc1"]["seconds"] == "97"
     assert "no restore report before the timeout" in by_name["pc2"]["reason"]
-    assert "not restorable: the image cache has no cycle3/latest" in by_name["pc3"]["reason"]
+    assert "not restorable: cycle3 latest is not in the school server's image cache now" in by_name["pc3"]["reason"]
     assert "no MAC in the inventory" in by_name["pc9"]["reason"]
     assert [h["name"] for h in report["hosts"]] == ["pc2", "pc3", "pc9", "pc1"]  # failures first
     saved = json.loads((Path(config["runs_dir"]) / "latest.json").read_text())
@@ -130,3 +134,15 @@ def test_unknown_room_or_host_is_refused_with_what_exists(tmp_path: Path) -> Non
         job.select(config, type("A", (), {"host": None, "room": "gym"})())
     with pytest.raises(job.Refused, match="no workstation pc7 .*known: pc1, pc2, pc3, pc9"):
         job.select(config, type("A", (), {"host": "pc7", "room": None})())
+
+
+def test_restorable_is_judged_from_the_cache_at_run_time(tmp_path: Path) -> None:
+    """The cache fills after netboot converged: the next run restores what it holds now."""
+    version_file = tmp_path / "versions" / "cycle3.ipxe"
+    entry = {"image": "cycle3", "version": "latest", "missing": "", "restorable_if": str(version_file)}
+    assert "not in the school server's image cache now" in job.not_restorable(entry)
+    version_file.parent.mkdir()
+    version_file.write_text("#!ipxe\nset cartable-version 2026.1\n")   # the nightly fetch, then netboot
+    assert job.not_restorable(entry) == ""
+    assert job.not_restorable({**entry, "missing": "no cartable_image"}) == "no cartable_image"
+    assert "no image" in job.not_restorable({"image": "cycle3", "missing": "", "restorable_if": ""})
