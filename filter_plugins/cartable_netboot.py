@@ -30,6 +30,7 @@ wiped) and ``restore`` (restore ``image`` at ``version`` in ``mode`` ``sync`` or
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,9 @@ from ansible.errors import AnsibleFilterError
 
 ACTIONS = ("local", "restore")
 MODES = ("sync", "new")
+# image names, versions and campaigns go into iPXE scripts, kernel arguments, file names and
+# shell words on the school server and the restore environment: nothing else is accepted
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULTS = {"action": "local", "mode": "sync", "version": "latest", "campaign": "1"}
 
 
@@ -77,6 +81,13 @@ def host_problems(host: Mapping[str, Any]) -> list[dict[str, str]]:
         problems.append(_problem(name, "is marked for reimaging (netboot__action: restore) but has no "
                                        "cartable_image: give its room kind an image in the site file "
                                        "(images:) and rebuild the inventory"))
+    for key, variable in (("image", "cartable_image"), ("version", "netboot__version"),
+                          ("campaign", "netboot__campaign")):
+        value = host.get(key)
+        if value not in (None, "") and not _TOKEN.fullmatch(str(value)):
+            problems.append(_problem(name, f"{variable} '{value}' is not a name the boot scripts can carry: "
+                                           "use letters, digits, '.', '_' and '-' only, starting with a "
+                                           "letter or a digit (e.g. cycle3, 2026.1)"))
     return problems
 
 

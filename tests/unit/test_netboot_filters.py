@@ -31,6 +31,21 @@ def test_restore_without_a_mac_is_named_with_the_fix() -> None:
     assert "no cartable_mac" in problem["text"] and "hardware CSV" in problem["text"]
 
 
+@pytest.mark.parametrize(("key", "value", "variable"), [
+    ("image", "cycle 3", "cartable_image"), ("image", "../cycle3", "cartable_image"),
+    ("version", "2026.1;reboot", "netboot__version"), ("version", "-1", "netboot__version"),
+    ("campaign", "$(id)", "netboot__campaign")])
+def test_names_the_boot_scripts_cannot_carry_are_refused(key: str, value: str, variable: str) -> None:
+    # they become iPXE words, kernel arguments, file names on the server and shell words
+    [problem] = problems_of([pc(**{key: value})])
+    assert f"{variable} '{value}'" in problem["text"] and "letters, digits" in problem["text"]
+
+
+def test_usual_names_and_versions_pass() -> None:
+    assert problems_of([pc(image="cycle3", version="2026.1", campaign="2"),
+                        pc(image="CE2_cm1-v2", version="latest", campaign=None)]) == []
+
+
 def test_restore_without_an_image() -> None:
     [problem] = problems_of([pc(image=None)])
     assert "no cartable_image" in problem["text"]

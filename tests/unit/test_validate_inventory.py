@@ -372,6 +372,15 @@ def test_workstation_marked_for_reimaging_without_a_mac(tmp_path: Path) -> None:
              "0350607v-sdi02: is marked for reimaging (netboot__action: restore) but has no cartable_mac")
 
 
+def test_pinned_version_the_boot_scripts_cannot_carry(tmp_path: Path) -> None:
+    # a version goes into the PC's iPXE script and the restore environment's kernel line
+    def mutate(inventory: Inventory) -> None:
+        _school(inventory, "0350607v")["hosts"]["0350607v-sdi02"]["netboot__version"] = "2026.1 && reboot"
+
+    _refused(_run(tmp_path, LAB, mutate),
+             "0350607v-sdi02: netboot__version '2026.1 && reboot' is not a name the boot scripts can carry")
+
+
 def test_workstation_without_a_mac_booting_locally_passes(tmp_path: Path) -> None:
     def mutate(inventory: Inventory) -> None:
         del _school(inventory, "0350607v")["hosts"]["0350607v-sdi02"]["cartable_mac"]
