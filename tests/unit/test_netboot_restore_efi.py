@@ -98,3 +98,29 @@ def test_a_real_pc_entry_and_entries_missing_from_boot_order() -> None:
             "Boot0001* Cartable\tHD(2,GPT,bb,0x1000,0x64000)/File(\\EFI\\BOOT\\BOOTX64.EFI)\n"
             "Boot0002* Onboard NIC(IPV4)\tPciRoot(0x0)/Pci(0x1f,0x6)/MAC(6C4B90AABBCC,0)/IPv4(0.0.0.00.0.0.0,0,0)\n")
     assert order(text, "6c:4b:90:aa:bb:cc") == "0002,0001,0000"
+
+
+# what `efibootmgr --create-only` leaves: the new entry, not in BootOrder (the firmware's order
+# stays as it was until efi_boot_order's order is set: a PC whose network entry is not found
+# keeps booting through the network first, as before)
+AFTER_CREATE_ONLY = OVMF_FIRST + CARTABLE_ENTRY
+
+
+def test_the_entry_created_outside_boot_order_goes_second() -> None:
+    assert order(AFTER_CREATE_ONLY) == "0004,0009,0000,0001,0002,0003,0005,0006,0007,0008"
+    assert order(AFTER_CREATE_ONLY, "52:54:00:99:99:99") is None
+
+
+def test_the_script_creates_the_entry_without_putting_it_first() -> None:
+    text = SCRIPT.read_text(encoding="utf-8")
+    creates = [line for line in text.splitlines() if line.strip().startswith("efibootmgr") and "--loader" in line]
+    assert creates and all("--create-only" in line for line in creates), creates
+
+
+def test_efibootmgr_18_prints_the_loader_without_file() -> None:
+    # efibootmgr 18 (Debian trixie): "HD(...)/\EFI\BOOT\BOOTX64.EFI", no File(...)
+    v18 = OVMF_WITH_ENTRY.replace("/File(\\EFI\\BOOT\\BOOTX64.EFI)", "/\\EFI\\BOOT\\BOOTX64.EFI")
+    assert "File(" not in v18.split("Boot0009")[1]
+    assert stale(v18) == ([], True)
+    assert stale(v18, "0e6c4b1a-0000-4000-8000-000000000001") == (["0009"], False)
+    assert order(v18) == OVMF_WITH_ENTRY.split("BootOrder: ")[1].split("\n")[0]
