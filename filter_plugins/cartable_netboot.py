@@ -84,7 +84,10 @@ def host_problems(host: Mapping[str, Any]) -> list[dict[str, str]]:
     for key, variable in (("image", "cartable_image"), ("version", "netboot__version"),
                           ("campaign", "netboot__campaign")):
         value = host.get(key)
-        if value not in (None, "") and not _TOKEN.fullmatch(str(value)):
+        if isinstance(value, float):
+            problems.append(_problem(name, f"{variable} {value} is a number in YAML (2026.10 would read 2026.1): "
+                                           f"quote it ({variable}: \"{value}\")"))
+        elif value not in (None, "") and not _TOKEN.fullmatch(str(value)):
             problems.append(_problem(name, f"{variable} '{value}' is not a name the boot scripts can carry: "
                                            "use letters, digits, '.', '_' and '-' only, starting with a "
                                            "letter or a digit (e.g. cycle3, 2026.1)"))
@@ -112,12 +115,14 @@ def cartable_netboot_hosts(names: Any, hostvars: Any, defaults: Any = None) -> l
             "name": name,
             "mac": variables.get("cartable_mac"),
             "image": variables.get("cartable_image"),
-            "version": str(variables.get("netboot__version", chosen["version"])),
+            "version": variables.get("netboot__version", chosen["version"]),
             "action": variables.get("netboot__action", chosen["action"]),
             "mode": variables.get("netboot__mode", chosen["mode"]),
-            "campaign": str(variables.get("netboot__campaign", chosen["campaign"])),
+            "campaign": variables.get("netboot__campaign", chosen["campaign"]),
         })
     problems = cartable_netboot_problems(summaries)
+    summaries = [{**summary, "version": str(summary["version"]), "campaign": str(summary["campaign"])}
+                 for summary in summaries]
     if problems:
         raise AnsibleFilterError("cartable_netboot_hosts: " + "; ".join(
             f"{problem['subject']}: {problem['text']}" for problem in problems))

@@ -434,7 +434,7 @@ def test_the_role_builds_the_summary_the_filter_reads() -> None:
     # 'netboot' is read by cartable_netboot_problems (filter_plugins/cartable_netboot.py).
     assert set(re.findall(rf"^{indent[1]}'(\w+)': ", summary, re.MULTILINE)) == {*checks.HOST_KEYS, "netboot"}
     netboot = summary.split("'netboot': {")[1].split("}")[0]
-    assert set(re.findall(r"'(\w+)': ", netboot)) == {"name", "mac", "image", "action", "mode"}
+    assert set(re.findall(r"'(\w+)': ", netboot)) == {"name", "mac", "image", "action", "mode", "version", "campaign"}
     schools = tasks.split("__validate_inventory_school_summary: >-")[1].split("delegate_facts")[0]
     assert set(re.findall(r"'(\w+)': ", schools)) == set(checks.SCHOOL_KEYS)
 

@@ -41,6 +41,16 @@ def test_names_the_boot_scripts_cannot_carry_are_refused(key: str, value: str, v
     assert f"{variable} '{value}'" in problem["text"] and "letters, digits" in problem["text"]
 
 
+def test_a_version_yaml_reads_as_a_number_is_refused() -> None:
+    # netboot__version: 2026.10 unquoted is the float 2026.1
+    [problem] = problems_of([pc(version=2026.1)])
+    assert "netboot__version 2026.1 is a number in YAML" in problem["text"] and "quote it" in problem["text"]
+    with pytest.raises(AnsibleFilterError, match="is a number in YAML"):
+        hosts_of(["pc"], {"pc": {"cartable_mac": "52:54:00:35:07:11", "cartable_image": "cycle3",
+                                 "netboot__version": 2026.1}})
+    assert problems_of([pc(version=2, campaign=3)]) == []  # whole numbers are what they say
+
+
 def test_usual_names_and_versions_pass() -> None:
     assert problems_of([pc(image="cycle3", version="2026.1", campaign="2"),
                         pc(image="CE2_cm1-v2", version="latest", campaign=None)]) == []
