@@ -139,6 +139,18 @@ def tree_size(root: Path) -> tuple[int, int]:
     return size, files
 
 
+def bootable(root: Path) -> bool:
+    """Whether the tree boots on a workstation: Debian's /vmlinuz and /initrd.img (symlinks into
+    /boot, relative) lead to files. The restore refuses a version whose manifest says false."""
+    def exists(name: str) -> bool:
+        path = root / name
+        if path.is_symlink():
+            target = os.readlink(path)
+            path = (root / target.lstrip("/")) if target.startswith("/") else path.parent / target
+        return path.is_file()
+    return exists("vmlinuz") and exists("initrd.img")
+
+
 def need_tools() -> None:
     missing = [t for t in ("mmdebstrap", "casync", "dpkg-query") if not shutil.which(t)]
     if missing:
@@ -195,7 +207,7 @@ def _build(catalog: Catalog, image: Image, out: Path, cache: Path, work: Path,
         "pockets": list(catalog.debian.pockets),
         "architecture": catalog.debian.architecture, "epoch": EPOCH,
         "requested": request(catalog, image), "packages": packages,
-        "size": size, "files": files, "digest": digest,
+        "size": size, "files": files, "digest": digest, "bootable": bootable(root),
         "index": st.INDEX, "index_sha256": hashlib.sha256(index.read_bytes()).hexdigest(),
         "store": f"../../{st.CHUNKS}", "chunk_size": CHUNK_SIZE, "features": list(FEATURES),
         "chunks": len({c.id for c in chunks}),

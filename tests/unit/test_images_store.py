@@ -11,6 +11,7 @@ import pytest
 from cartable.cli import main
 from cartable.errors import InputError
 from cartable.images import store as st
+from cartable.images.build import bootable
 from cartable.images.changelog import as_markdown, as_text, changes
 
 
@@ -109,3 +110,18 @@ def test_point_release_is_not_a_version_going_backwards() -> None:
     check_versions(catalog, {"essai": "2026.1.3"})
     with pytest.raises(InputError, match="goes backwards: 2026.2.1 is already built"):
         check_versions(catalog, {"essai": "2026.2.1"})
+
+
+def test_bootable_follows_debians_kernel_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "boot").mkdir(parents=True)
+    assert not bootable(root)  # a catalog image on minbase: no kernel
+    (root / "boot/vmlinuz-6.1.0-28-amd64").write_bytes(b"k")
+    (root / "vmlinuz").symlink_to("boot/vmlinuz-6.1.0-28-amd64")
+    (root / "initrd.img").symlink_to("boot/initrd.img-6.1.0-28-amd64")
+    assert not bootable(root)  # the initramfs was never generated: a dangling link
+    (root / "boot/initrd.img-6.1.0-28-amd64").write_bytes(b"i")
+    assert bootable(root)
+    (root / "initrd.img").unlink()
+    (root / "initrd.img").symlink_to("/boot/initrd.img-6.1.0-28-amd64")  # absolute: read inside the tree
+    assert bootable(root)

@@ -33,6 +33,8 @@ def test_same_catalog_same_packages_same_digest(store: Path, capsys) -> None:
     published, no chunk is added to the store."""
     manifest = st.read_manifest(store / "essai" / "2026.1")
     assert {"bsdgames", "gnuchess", "locales"} <= manifest["packages"].keys()
+    # minbase + the essai set: no kernel, and the manifest says so (the restore refuses it)
+    assert manifest["bootable"] is False
     assert (store / "essai" / "latest").read_text() == "2026.1\n"
     chunks = st.store_bytes(store)
     capsys.readouterr()
