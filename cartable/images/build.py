@@ -31,9 +31,41 @@ _REMOVED = ("var/log", "var/cache/ldconfig/aux-cache", "var/cache/fontconfig",
             "var/lib/dbus/machine-id", "var/cache/debconf/config.dat-old",
             "var/cache/debconf/templates.dat-old", "var/lib/dpkg/status-old",
             "var/lib/dpkg/diversions-old", "var/lib/dpkg/statoverride-old",
-            "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin")
+            "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",
+            # owned by _apt or by root depending on the build's run (seen 2026-12-03: one
+            # catalog, two digests); apt, run as root, sets its owner and mode again
+            "var/lib/apt/lists/partial")
 
 Log = Callable[[str], None]
+
+# settings.workstation: the file system netboot's restore labels and mounts as root
+ROOT_LABEL = "cartable-root"
+# The first Ethernet card by DHCP, whatever its name (ifupdown's patterns: ens3, enp0s31f6,
+# eno1, eth0 all map to the logical interface `lan`). `auto`, raised at boot by
+# networking.service: ifupdown's hotplug helper looks the kernel's name up without the
+# pattern's mapping (`ifquery --allow hotplug -l ens3` fails), so `allow-hotplug` never fires.
+LAN_INTERFACES = """\
+# Written by cartable image build (settings.workstation): the first Ethernet card, by DHCP
+# (the school server's reservation gives this PC its address and name).
+auto /en*/1=lan /eth*/1=lan
+iface lan inet dhcp
+"""
+# Host keys are not in the image (every PC would share them): generated at the first boot,
+# kept across a `sync` by netboot's restore (the relay's known_hosts trusts the first key).
+HOSTKEYS_UNIT = """\
+# Written by cartable image build (settings.workstation)
+[Unit]
+Description=Generate this workstation's own SSH host keys (first boot after a new restore)
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+
+[Install]
+WantedBy=ssh.service
+"""
 
 
 def settings_script(settings: Settings) -> str:
@@ -58,7 +90,23 @@ def settings_script(settings: Settings) -> str:
                      '\'{"policies": {"Proxy": {"Mode": "autoConfig", '
                      '"AutoConfigURL": "http://wpad/wpad.dat", "Locked": true}}}\' '
                      '> "$root/etc/firefox/policies/policies.json"')
+    if settings.workstation:
+        lines += workstation_lines()
     return "\n".join(lines) + "\n"
+
+
+def workstation_lines() -> list[str]:
+    """Hook lines for settings.workstation: fstab, the LAN card, SSH host keys at first boot."""
+    unit = "etc/systemd/system/cartable-ssh-hostkeys.service"
+    return [
+        f"printf 'LABEL={ROOT_LABEL} / ext4 errors=remount-ro 0 1\\n' > \"$root/etc/fstab\"",
+        'mkdir -p "$root/etc/network/interfaces.d" "$root/etc/systemd/system/ssh.service.wants"',
+        f"printf '%s' {shlex.quote(LAN_INTERFACES)} > \"$root/etc/network/interfaces.d/cartable-lan\"",
+        f"printf '%s' {shlex.quote(HOSTKEYS_UNIT)} > \"$root/{unit}\"",
+        'ln -sfn /etc/systemd/system/cartable-ssh-hostkeys.service '
+        '"$root/etc/systemd/system/ssh.service.wants/cartable-ssh-hostkeys.service"',
+        'rm -f "$root"/etc/ssh/ssh_host_*',
+    ]
 
 
 def mmdebstrap_command(catalog: Catalog, image: Image, root: Path, cache: Path,

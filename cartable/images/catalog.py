@@ -16,13 +16,19 @@ from cartable.errors import InputError, Problem
 from cartable.files import read_text
 from cartable.images.archive import Index, resolve
 from cartable.images.debver import catalog_version_key
-from cartable.yamlsrc import Ctx, list_of, load_with_lines, map_of, mapping, text
+from cartable.yamlsrc import Ctx, boolean, list_of, load_with_lines, map_of, mapping, text
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _PKG_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
 PROXY_MODES = ("wpad", "none")
 PRINTER_MODES = ("server", "none")
 POCKETS = ("updates", "security")
+# settings.workstation (the default): what makes a tree a PC that boots from its disk after a
+# restore, takes its address by DHCP and can be managed by the school server's relay (ssh +
+# python3). Without it the tree is a chroot (a container or a test), its manifest says
+# bootable: false and netboot never restores it.
+WORKSTATION_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "ifupdown",
+                        "isc-dhcp-client", "openssh-server", "python3")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class Settings:
     timezone: str = "Europe/Paris"
     proxy: str = "wpad"
     printers: str = "server"
+    workstation: bool = True       # a PC's image: kernel, network, SSH (see WORKSTATION_PACKAGES)
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ SCHEMA = mapping({
     "settings": mapping({
         "locale": text, "keyboard": text, "timezone": text,
         "proxy": _choice(*PROXY_MODES), "printers": _choice(*PRINTER_MODES),
+        "workstation": boolean,
     }),
     "bases": map_of(_name_key, list_of(_package)),
     "sets": map_of(_name_key, list_of(_package)),
@@ -178,8 +186,11 @@ def _image(name: str, spec: dict[str, Any], raw: Any, bases: dict[str, list[str]
 
 
 def settings_packages(settings: Settings) -> tuple[str, ...]:
-    """What the settings need in every image (locale, keyboard, time zone, printing)."""
+    """What the settings need in every image (locale, keyboard, time zone, printing, and a
+    workstation's kernel, network and SSH)."""
     extra = ("cups-client",) if settings.printers == "server" else ()
+    if settings.workstation:
+        extra += WORKSTATION_PACKAGES
     return ("keyboard-configuration", "locales", "tzdata") + extra
 
 

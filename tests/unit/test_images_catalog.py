@@ -64,7 +64,54 @@ def test_the_repository_catalog_installs(index: archive.Index) -> None:
     assert {"gcompris-qt", "tuxmath", "kbruch", "libreoffice-calc"} <= set(results["cycle3"].installed)
     # every image gets what its settings need: French locale, keyboard, printing client
     assert {"locales", "keyboard-configuration", "cups-client"} <= set(request(catalog, catalog.images["essai"]))
-    assert results["essai"].installed_kb < 400 * 1024  # CI's image stays small
+    # a workstation (settings.workstation, the default): Debian's kernel (all its modules, for
+    # any PC), networking, sshd and python3 for the relay; CI's image stays under 700 MB
+    assert {"linux-image-amd64", "openssh-server", "python3", "ifupdown"} <= set(results["essai"].installed)
+    assert results["essai"].installed_kb < 700 * 1024
+
+
+def test_workstation_setting_adds_kernel_network_ssh(tmp_path: Path) -> None:
+    """settings.workstation (default true) asks for the kernel, network and SSH, and the build
+    hook writes fstab, the first Ethernet card by DHCP, and SSH host keys at first boot;
+    `workstation: false` (a chroot) asks for none of it."""
+    from cartable.images.build import settings_script
+    catalog = read_catalog(CATALOG)
+    assert catalog.settings.workstation is True
+    asked = set(request(catalog, catalog.images["essai"]))
+    assert {"linux-image-amd64", "systemd-sysv", "ifupdown", "isc-dhcp-client",
+            "openssh-server", "python3"} <= asked
+    hook = settings_script(catalog.settings)
+    assert "LABEL=cartable-root / ext4" in hook
+    assert "auto /en*/1=lan /eth*/1=lan" in hook and "iface lan inet dhcp" in hook
+    assert 'rm -f "$root"/etc/ssh/ssh_host_*' in hook
+    assert "ExecStart=/usr/bin/ssh-keygen -A" in hook and "ssh.service.wants" in hook
+    chroot = read_catalog(_catalog(tmp_path, lambda d: d["settings"].update(workstation=False)))
+    assert chroot.settings.workstation is False
+    assert not {"linux-image-amd64", "openssh-server"} & set(request(chroot, chroot.images["essai"]))
+    assert "fstab" not in settings_script(chroot.settings)
+
+
+def test_workstation_hook_runs_on_a_tree(tmp_path: Path) -> None:
+    """The hook's workstation part, run by sh on a tree that has the host keys a package
+    postinst made: they are gone, the unit and its enabling link are there."""
+    import subprocess
+    from cartable.images.build import workstation_lines
+    root = tmp_path / "root"
+    (root / "etc" / "ssh").mkdir(parents=True)
+    for name in ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key"):
+        (root / "etc" / "ssh" / name).write_text("built-in key\n")
+    (root / "etc" / "ssh" / "sshd_config").write_text("")
+    hook = tmp_path / "hook.sh"
+    hook.write_text("set -eu\nroot=\"$1\"\n" + "\n".join(workstation_lines()) + "\n")
+    subprocess.run(["sh", str(hook), str(root)], check=True)
+    assert sorted(p.name for p in (root / "etc" / "ssh").iterdir()) == ["sshd_config"]
+    assert (root / "etc" / "fstab").read_text() == "LABEL=cartable-root / ext4 errors=remount-ro 0 1\n"
+    lan = (root / "etc" / "network" / "interfaces.d" / "cartable-lan").read_text()
+    assert "the school server's reservation" in lan and lan.endswith("iface lan inet dhcp\n")
+    unit = root / "etc" / "systemd" / "system" / "cartable-ssh-hostkeys.service"
+    assert "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key" in unit.read_text()
+    link = root / "etc" / "systemd" / "system" / "ssh.service.wants" / unit.name
+    assert link.is_symlink() and str(link.readlink()) == "/" + str(unit.relative_to(root))
 
 
 def test_virtual_packages_resolve_through_provides(index: archive.Index) -> None:
@@ -100,6 +147,8 @@ def test_a_set_that_does_not_install(tmp_path: Path, index: archive.Index) -> No
     (lambda d: d["sets"]["essai"].append("Tux Paint"), "Tux Paint",
      "'Tux Paint' is not a Debian package name"),
     (lambda d: d["settings"].update(proxy="squid"), "proxy: squid", "'squid' is not one of"),
+    (lambda d: d["settings"].update(workstation="yes"), "workstation: 'yes'",
+     "expected true or false, got 'yes'"),
     (lambda d: d["debian"].update(pockets=["updates", "backports"]), "- backports",
      "'backports' is not one of: updates, security"),
 ])
@@ -165,3 +214,22 @@ def test_fixture_is_the_trimmed_real_index() -> None:
     names = set(archive.parse_index(text).packages)
     again = archive.parse_index(archive.trim(text, names))
     assert set(again.packages) == names and again.packages["libc6"].version.startswith("2.36-9")
+
+
+def test_normalise_gives_one_tree_whoever_made_apt_s_partial_folder(tmp_path: Path) -> None:
+    """Two builds of one catalog differed only by the owner of var/lib/apt/lists/partial (_apt
+    in one run, root in the other): normalise recreates it, so both give the same tree."""
+    import os
+    from cartable.images.build import EPOCH, normalise
+    trees = []
+    for uid in (0, 42):
+        root = tmp_path / f"root{uid}"
+        partial = root / "var" / "lib" / "apt" / "lists" / "partial"
+        partial.mkdir(parents=True)
+        (root / "etc").mkdir()
+        if os.geteuid() == 0:
+            os.chown(partial, uid, 0)
+        normalise(root)
+        st = partial.stat()
+        trees.append((st.st_uid, st.st_mtime == EPOCH, (root / "etc" / "hostname").read_text()))
+    assert trees[0] == trees[1] == (os.geteuid(), True, "cartable\n")
