@@ -138,6 +138,8 @@ def normalise(root: Path, epoch: int = EPOCH) -> int:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
             path.mkdir()
+            # a fixed mode, not the builder's umask (apt's partial folder is private)
+            os.chmod(path, 0o700 if path.name == "partial" else 0o755)
         elif path.exists() or path.is_symlink():
             path.unlink()
     for rel, content in _FIXED.items():

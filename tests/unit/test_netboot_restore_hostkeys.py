@@ -35,23 +35,43 @@ def keys(folder: Path, text: str) -> Path:
     return folder
 
 
-def test_keys_from_the_old_root_first(tmp_path: Path) -> None:
-    old = keys(tmp_path / "old" / "etc" / "ssh", "old root")
+def test_the_first_source_with_keys_wins(tmp_path: Path) -> None:
+    """save_hostkeys asks the ESP's stash first, then the old root: a stash exists only while a
+    restore is unfinished, and it was taken before that restore wrote anything."""
     stash = keys(tmp_path / "esp" / "cartable-hostkeys", "stash")
-    result = call("hostkeys_collect", str(tmp_path / "kept"), str(old), str(stash))
+    old = keys(tmp_path / "old" / "etc" / "ssh", "old root")
+    result = call("hostkeys_collect", str(tmp_path / "kept"), str(stash), str(old))
     assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr
     kept = tmp_path / "kept"
     assert sorted(p.name for p in kept.iterdir()) == sorted(KEYS)   # keys only, not sshd_config
-    assert (kept / "ssh_host_ed25519_key.pub").read_text() == "old root ssh_host_ed25519_key.pub\n"
+    assert (kept / "ssh_host_ed25519_key.pub").read_text() == "stash ssh_host_ed25519_key.pub\n"
 
 
-def test_an_interrupted_restore_leaves_keys_only_in_the_stash(tmp_path: Path) -> None:
-    emptied = tmp_path / "old" / "etc" / "ssh"          # extraction deleted them, then power cut
-    emptied.mkdir(parents=True)
+def test_an_interrupted_extraction_does_not_hide_the_stash(tmp_path: Path) -> None:
+    """The extraction deleted some keys from the root before the power cut: the stash, asked
+    first, gives all of them back (the root's leftovers would lose the ed25519 key)."""
+    partly = tmp_path / "old" / "etc" / "ssh"
+    partly.mkdir(parents=True)
+    (partly / "ssh_host_rsa_key").write_text("old root ssh_host_rsa_key\n")
     stash = keys(tmp_path / "esp" / "cartable-hostkeys", "stash")
-    result = call("hostkeys_collect", str(tmp_path / "kept"), str(emptied), str(stash))
+    result = call("hostkeys_collect", str(tmp_path / "kept"), str(stash), str(partly))
     assert result.stdout.strip() == "4"
-    assert (tmp_path / "kept" / "ssh_host_rsa_key").read_text() == "stash ssh_host_rsa_key\n"
+    assert (tmp_path / "kept" / "ssh_host_ed25519_key").read_text() == "stash ssh_host_ed25519_key\n"
+
+
+def test_no_stash_keys_from_the_old_root(tmp_path: Path) -> None:
+    old = keys(tmp_path / "old" / "etc" / "ssh", "old root")
+    result = call("hostkeys_collect", str(tmp_path / "kept"), str(tmp_path / "esp" / "none"), str(old))
+    assert result.stdout.strip() == "4"
+    assert (tmp_path / "kept" / "ssh_host_rsa_key").read_text() == "old root ssh_host_rsa_key\n"
+
+
+def test_save_asks_the_stash_before_the_old_root() -> None:
+    """The order lives in save_hostkeys (mount glue, run by the QEMU proof): the stash's
+    collect comes first and the old root is read only when it gave nothing."""
+    body = SCRIPT.read_text().split("save_hostkeys() {", 1)[1].split("\n}\n", 1)[0]
+    assert body.index("$HOSTKEYS_STASH") < body.index("/mnt/old/etc/ssh")
+    assert '[ -z "$from" ]' in body
 
 
 def test_a_blank_disk_has_none(tmp_path: Path) -> None:
