@@ -34,7 +34,7 @@ _REMOVED = ("var/log", "var/cache/ldconfig/aux-cache", "var/cache/fontconfig",
             "var/cache/apt/pkgcache.bin", "var/cache/apt/srcpkgcache.bin",
             # owned by _apt or by root depending on the build's run (seen 2026-12-03: one
             # catalog, two digests); apt, run as root, sets its owner and mode again
-            "var/lib/apt/lists/partial")
+            "var/lib/apt/lists/partial", "var/cache/apt/archives/partial")
 
 Log = Callable[[str], None]
 

@@ -217,8 +217,8 @@ def test_fixture_is_the_trimmed_real_index() -> None:
 
 
 def test_normalise_gives_one_tree_whoever_made_apt_s_partial_folder(tmp_path: Path) -> None:
-    """Two builds of one catalog differed only by the owner of var/lib/apt/lists/partial (_apt
-    in one run, root in the other): normalise recreates it (and var/log) with fixed modes,
+    """Two builds of one catalog differed only by the owner of apt's partial folders (_apt in
+    one run, root in the other): normalise recreates them (and var/log) with fixed modes,
     whatever the builder's umask, so both give the same tree."""
     import os
     from cartable.images.build import EPOCH, normalise
@@ -227,18 +227,22 @@ def test_normalise_gives_one_tree_whoever_made_apt_s_partial_folder(tmp_path: Pa
         root = tmp_path / f"root{uid}"
         partial = root / "var" / "lib" / "apt" / "lists" / "partial"
         partial.mkdir(parents=True)
+        archives = root / "var" / "cache" / "apt" / "archives" / "partial"   # the same, seen in CI
+        archives.mkdir(parents=True)
         (root / "etc").mkdir()
         (root / "var" / "log").mkdir()
         (root / "var" / "log" / "dpkg.log").write_text("a build's log\n")
-        if os.geteuid() == 0:
-            os.chown(partial, uid, 0)
-        os.chmod(partial, 0o755 if uid else 0o700)
+        for folder in (partial, archives):
+            if os.geteuid() == 0:
+                os.chown(folder, uid, 0)
+            os.chmod(folder, 0o755 if uid else 0o700)
         old_umask = os.umask(0o077 if uid else 0o022)   # the builder's umask does not matter
         try:
             normalise(root)
         finally:
             os.umask(old_umask)
-        st = partial.stat()
+        st, st2 = partial.stat(), archives.stat()
+        assert (st2.st_uid, st2.st_mode & 0o777, st2.st_mtime) == (st.st_uid, st.st_mode & 0o777, st.st_mtime)
         trees.append((st.st_uid, oct(st.st_mode & 0o777), st.st_mtime == EPOCH,
                       oct((root / "var" / "log").stat().st_mode & 0o777),
                       list((root / "var" / "log").iterdir()),
