@@ -62,6 +62,9 @@ ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/ssh-keygen -A
+# on the disk before sshd shows them: a PC switched off soon after its first boot would
+# otherwise come back with new keys, and the relay that saw the first ones would refuse it
+ExecStartPost=/usr/bin/sync
 
 [Install]
 WantedBy=ssh.service

@@ -84,7 +84,7 @@ def test_workstation_setting_adds_kernel_network_ssh(tmp_path: Path) -> None:
     assert "LABEL=cartable-root / ext4" in hook
     assert "auto /en*/1=lan /eth*/1=lan" in hook and "iface lan inet dhcp" in hook
     assert 'rm -f "$root"/etc/ssh/ssh_host_*' in hook
-    assert "ExecStart=/usr/bin/ssh-keygen -A" in hook and "ssh.service.wants" in hook
+    assert "ExecStart=/usr/bin/ssh-keygen -A" in hook and "ExecStartPost=/usr/bin/sync" in hook and "ssh.service.wants" in hook
     chroot = read_catalog(_catalog(tmp_path, lambda d: d["settings"].update(workstation=False)))
     assert chroot.settings.workstation is False
     assert not {"linux-image-amd64", "openssh-server"} & set(request(chroot, chroot.images["essai"]))
