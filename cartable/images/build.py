@@ -71,6 +71,11 @@ WantedBy=ssh.service
 """
 
 
+# settings.connection_user: its sudo rule (sudoers.d skips names with a dot)
+SUDOERS_FILE = "cartable-connection-user"
+USER_COMMENT = "Cartable relay (school server)"
+
+
 def settings_script(settings: Settings) -> str:
     """The customize hook applying the catalog's settings to the tree ($1)."""
     lines = [
@@ -94,14 +99,15 @@ def settings_script(settings: Settings) -> str:
                      '"AutoConfigURL": "http://wpad/wpad.dat", "Locked": true}}}\' '
                      '> "$root/etc/firefox/policies/policies.json"')
     if settings.workstation:
-        lines += workstation_lines()
+        lines += workstation_lines(settings.connection_user)
     return "\n".join(lines) + "\n"
 
 
-def workstation_lines() -> list[str]:
-    """Hook lines for settings.workstation: fstab, the LAN card, SSH host keys at first boot."""
+def workstation_lines(connection_user: str = "") -> list[str]:
+    """Hook lines for settings.workstation: fstab, the LAN card, SSH host keys at first boot,
+    the connection user (locked, sudo without password; its key comes with each restore)."""
     unit = "etc/systemd/system/cartable-ssh-hostkeys.service"
-    return [
+    return [*connection_user_lines(connection_user), 
         f"printf 'LABEL={ROOT_LABEL} / ext4 errors=remount-ro 0 1\\n' > \"$root/etc/fstab\"",
         'mkdir -p "$root/etc/network/interfaces.d" "$root/etc/systemd/system/ssh.service.wants"',
         f"printf '%s' {shlex.quote(LAN_INTERFACES)} > \"$root/etc/network/interfaces.d/cartable-lan\"",
@@ -109,6 +115,21 @@ def workstation_lines() -> list[str]:
         'ln -sfn /etc/systemd/system/cartable-ssh-hostkeys.service '
         '"$root/etc/systemd/system/ssh.service.wants/cartable-ssh-hostkeys.service"',
         'rm -f "$root"/etc/ssh/ssh_host_*',
+    ]
+
+
+def connection_user_lines(user: str) -> list[str]:
+    """Hook lines creating the relay's login: no password (locked), sudo without one (checked by
+    visudo), its password-change day fixed at EPOCH (useradd writes today's: two digests)."""
+    if not user:
+        return []
+    name, sudoers = shlex.quote(user), f"etc/sudoers.d/{SUDOERS_FILE}"
+    return [
+        f'chroot "$root" useradd --create-home --shell /bin/bash --comment {shlex.quote(USER_COMMENT)} {name}',
+        f'chroot "$root" chage --lastday {EPOCH // 86400} {name}',
+        f"printf '%s ALL=(ALL:ALL) NOPASSWD: ALL\\n' {name} > \"$root/{sudoers}\"",
+        f'chmod 0440 "$root/{sudoers}"',
+        f'chroot "$root" visudo -c -q -f /{sudoers}',
     ]
 
 
@@ -261,6 +282,7 @@ def _build(catalog: Catalog, image: Image, out: Path, cache: Path, work: Path,
         "architecture": catalog.debian.architecture, "epoch": EPOCH,
         "requested": request(catalog, image), "packages": packages,
         "size": size, "files": files, "digest": digest, "bootable": bootable(root),
+        "connection_user": catalog.settings.connection_user if catalog.settings.workstation else "",
         "index": st.INDEX, "index_sha256": hashlib.sha256(index.read_bytes()).hexdigest(),
         "store": f"../../{st.CHUNKS}", "chunk_size": CHUNK_SIZE, "features": list(FEATURES),
         "chunks": len({c.id for c in chunks}),

@@ -28,7 +28,11 @@ POCKETS = ("updates", "security")
 # python3). Without it the tree is a chroot (a container or a test), its manifest says
 # bootable: false and netboot never restores it.
 WORKSTATION_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "ifupdown",
-                        "isc-dhcp-client", "openssh-server", "python3")
+                        "isc-dhcp-client", "openssh-server", "python3", "sudo")
+# settings.connection_user: the account the school server's relay logs into a restored PC as
+# (the inventory's ansible_user for workstations): in the image, locked (no password), sudo
+# without password; netboot's restore writes its authorized_keys (the relay's key).
+_LOGIN_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Settings:
     proxy: str = "wpad"
     printers: str = "server"
     workstation: bool = True       # a PC's image: kernel, network, SSH (see WORKSTATION_PACKAGES)
+    connection_user: str = "cartable"   # workstation only; "" for none
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,15 @@ def _package(raw: Any, ctx: Ctx) -> Any:
     return value
 
 
+def _login(raw: Any, ctx: Ctx) -> Any:
+    value = text(raw, ctx)
+    if value == "root" or (value and not _LOGIN_RE.match(value)):
+        ctx.fail(f"'{value}' cannot be the connection user",
+                 "a Linux login other than root: lower-case letters, digits, '_', '-' "
+                 "(32 at most), e.g. cartable (the workstations' ansible_user); '' for none")
+    return value
+
+
 def _choice(*allowed: str) -> Any:
     def check(raw: Any, ctx: Ctx) -> Any:
         if raw not in allowed:
@@ -110,7 +124,7 @@ SCHEMA = mapping({
     "settings": mapping({
         "locale": text, "keyboard": text, "timezone": text,
         "proxy": _choice(*PROXY_MODES), "printers": _choice(*PRINTER_MODES),
-        "workstation": boolean,
+        "workstation": boolean, "connection_user": _login,
     }),
     "bases": map_of(_name_key, list_of(_package)),
     "sets": map_of(_name_key, list_of(_package)),

@@ -85,6 +85,15 @@ def test_workstation_setting_adds_kernel_network_ssh(tmp_path: Path) -> None:
     assert "auto /en*/1=lan /eth*/1=lan" in hook and "iface lan inet dhcp" in hook
     assert 'rm -f "$root"/etc/ssh/ssh_host_*' in hook
     assert "ExecStart=/usr/bin/ssh-keygen -A" in hook and "ExecStartPost=/usr/bin/sync" in hook and "ssh.service.wants" in hook
+    # the relay's login (settings.connection_user, default cartable): locked, sudo checked by
+    # visudo at build, the password-change day fixed (reproducible /etc/shadow)
+    assert catalog.settings.connection_user == "cartable" and "sudo" in asked
+    assert "useradd --create-home --shell /bin/bash" in hook
+    assert "chage --lastday 20454 cartable" in hook
+    assert "'%s ALL=(ALL:ALL) NOPASSWD: ALL\\n' cartable > \"$root/etc/sudoers.d/cartable-connection-user\"" in hook
+    assert 'visudo -c -q -f /etc/sudoers.d/cartable-connection-user' in hook
+    nobody = read_catalog(_catalog(tmp_path, lambda d: d["settings"].update(connection_user="")))
+    assert "useradd" not in settings_script(nobody.settings)
     chroot = read_catalog(_catalog(tmp_path, lambda d: d["settings"].update(workstation=False)))
     assert chroot.settings.workstation is False
     assert not {"linux-image-amd64", "openssh-server"} & set(request(chroot, chroot.images["essai"]))
@@ -151,6 +160,10 @@ def test_a_set_that_does_not_install(tmp_path: Path, index: archive.Index) -> No
      "expected true or false, got 'yes'"),
     (lambda d: d["debian"].update(pockets=["updates", "backports"]), "- backports",
      "'backports' is not one of: updates, security"),
+    (lambda d: d["settings"].update(connection_user="root"), "connection_user: root",
+     "'root' cannot be the connection user"),
+    (lambda d: d["settings"].update(connection_user="Prof Dupont"), "connection_user: Prof Dupont",
+     "a Linux login other than root"),
 ])
 def test_shape_errors(tmp_path: Path, edit, needle: str, expected: str) -> None:
     path = _catalog(tmp_path, edit)
