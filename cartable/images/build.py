@@ -107,7 +107,7 @@ def workstation_lines(connection_user: str = "") -> list[str]:
     """Hook lines for settings.workstation: fstab, the LAN card, SSH host keys at first boot,
     the connection user (locked, sudo without password; its key comes with each restore)."""
     unit = "etc/systemd/system/cartable-ssh-hostkeys.service"
-    return [*connection_user_lines(connection_user), 
+    return [*connection_user_lines(connection_user),
         f"printf 'LABEL={ROOT_LABEL} / ext4 errors=remount-ro 0 1\\n' > \"$root/etc/fstab\"",
         'mkdir -p "$root/etc/network/interfaces.d" "$root/etc/systemd/system/ssh.service.wants"',
         f"printf '%s' {shlex.quote(LAN_INTERFACES)} > \"$root/etc/network/interfaces.d/cartable-lan\"",
@@ -120,7 +120,8 @@ def workstation_lines(connection_user: str = "") -> list[str]:
 
 def connection_user_lines(user: str) -> list[str]:
     """Hook lines creating the relay's login: no password (locked), sudo without one (checked by
-    visudo), its password-change day fixed at EPOCH (useradd writes today's: two digests)."""
+    visudo), its password-change day fixed at EPOCH (useradd honours SOURCE_DATE_EPOCH, which
+    the build sets; chage is a guard for a useradd that does not)."""
     if not user:
         return []
     name, sudoers = shlex.quote(user), f"etc/sudoers.d/{SUDOERS_FILE}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DIRECTORY = REPO / "data" / "annuaire" / "fr-en-annuaire-education-35.csv"
 NEWER = REPO / "tests" / "fixtures" / "annuaire-newer-schema.csv"
+RESTORE = REPO / "netboot" / "initramfs" / "cartable-restore"
+
+
+def restore_function(function: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One function of netboot's restore script, run in dash (the restore environment's /bin/sh)
+    with the script loaded as a library (CARTABLE_RESTORE_LIB=1: main does not run)."""
+    shell = shutil.which("dash") or "sh"
+    return subprocess.run([shell, "-c", f'. "{RESTORE}"; {function} "$@"', function, *args], input=stdin,
+                          capture_output=True, text=True, env={"CARTABLE_RESTORE_LIB": "1", "PATH": "/usr/bin:/bin"},
+                          check=False)
 
 # Rennes: a maternelle, an élémentaire and a primaire (as in the demo site)
 MATERNELLE, ELEMENTAIRE, PRIMAIRE = "0350650S", "0350626R", "0350607V"

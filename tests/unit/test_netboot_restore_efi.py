@@ -5,14 +5,12 @@ captured from the proof's QEMU PC (OVMF, tests/netboot/qemu-proof --uefi)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import REPO
+from conftest import RESTORE, restore_function
 
-SCRIPT = REPO / "netboot" / "initramfs" / "cartable-restore"
 MAC = "52:54:00:33:00:81"
 ESP_UUID = "557271e7-5490-334f-bda6-47ff5a1f2e5b"  # the ESP the proof's `new` made (blkid PARTUUID)
 # The BootOrder and Boot#### lines of OVMF's fresh NVRAM, read by efibootmgr 17 in the restore
@@ -39,9 +37,7 @@ OVMF_WITH_ENTRY = OVMF_FIRST.replace("BootOrder: 0000,0001,0002,0003,0004,", "Bo
 
 
 def call(function: str, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
-    shell = shutil.which("dash") or "sh"
-    return subprocess.run([shell, "-c", f'. "{SCRIPT}"; {function} "$@"', function, *args], input=stdin,
-                          capture_output=True, text=True, env={"CARTABLE_RESTORE_LIB": "1"}, check=False)
+    return restore_function(function, *args, stdin=stdin)
 
 
 def order(text: str, mac: str = MAC) -> str | None:
@@ -112,7 +108,7 @@ def test_the_entry_created_outside_boot_order_goes_second() -> None:
 
 
 def test_the_script_creates_the_entry_without_putting_it_first() -> None:
-    text = SCRIPT.read_text(encoding="utf-8")
+    text = RESTORE.read_text(encoding="utf-8")
     creates = [line for line in text.splitlines() if line.strip().startswith("efibootmgr") and "--loader" in line]
     assert creates and all("--create-only" in line for line in creates), creates
 

@@ -8,24 +8,17 @@ server, and the images stage (tests/integration/images) with a key written by th
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import restore_function
 
-SCRIPT = REPO / "netboot" / "initramfs" / "cartable-restore"
 KEY = 'from="10.250.33.129" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDummyKeyForTests relay@0350001a-srv\n'
 
 
-def call(function: str, *args: str) -> subprocess.CompletedProcess[str]:
-    shell = shutil.which("dash") or "sh"
-    return subprocess.run([shell, "-c", f'. "{SCRIPT}"; {function} "$@"', function, *args],
-                          capture_output=True, text=True, env={"CARTABLE_RESTORE_LIB": "1", "PATH": "/usr/bin:/bin"},
-                          check=False)
+call = restore_function
 
 
 def root_with(tmp_path: Path, passwd: str, homes: tuple[str, ...] = ("home/cartable",)) -> Path:

@@ -8,23 +8,16 @@ PC made at its first boot is the one on its disk after the `sync` and the v1 -> 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import RESTORE, restore_function
 
-SCRIPT = REPO / "netboot" / "initramfs" / "cartable-restore"
 KEYS = ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key", "ssh_host_rsa_key.pub")
 
 
-def call(function: str, *args: str) -> subprocess.CompletedProcess[str]:
-    shell = shutil.which("dash") or "sh"
-    return subprocess.run([shell, "-c", f'. "{SCRIPT}"; {function} "$@"', function, *args],
-                          capture_output=True, text=True, env={"CARTABLE_RESTORE_LIB": "1", "PATH": "/usr/bin:/bin"},
-                          check=False)
+call = restore_function
 
 
 def keys(folder: Path, text: str) -> Path:
@@ -69,7 +62,7 @@ def test_no_stash_keys_from_the_old_root(tmp_path: Path) -> None:
 def test_save_asks_the_stash_before_the_old_root() -> None:
     """The order lives in save_hostkeys (mount glue, run by the QEMU proof): the stash's
     collect comes first and the old root is read only when it gave nothing."""
-    body = SCRIPT.read_text().split("save_hostkeys() {", 1)[1].split("\n}\n", 1)[0]
+    body = RESTORE.read_text().split("save_hostkeys() {", 1)[1].split("\n}\n", 1)[0]
     assert body.index("$HOSTKEYS_STASH") < body.index("/mnt/old/etc/ssh")
     assert '[ -z "$from" ]' in body
 
