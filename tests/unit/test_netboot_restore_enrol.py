@@ -79,3 +79,36 @@ def test_a_home_that_is_a_link_is_refused(tmp_path: Path) -> None:
     (root / "home" / "cartable").symlink_to(outside)
     assert call("enrol_user", str(root), "cartable", str(tmp_path / "key")).returncode == 1
     assert not list(outside.iterdir())
+
+
+@pytest.mark.parametrize("user", ["c.rtable", "cartable.*", "cart"])
+def test_the_user_name_is_matched_literally(tmp_path: Path, user: str) -> None:
+    """A name with regex characters, or a prefix of an account, enrols no other account."""
+    root = root_with(tmp_path, PASSWD)
+    assert call("enrol_user", str(root), user, str(tmp_path / "key")).returncode == 1
+    assert not list(root.rglob("authorized_keys"))
+
+
+def test_a_home_that_climbs_out_of_the_root_is_refused(tmp_path: Path) -> None:
+    """`..` in the image's home would lead outside the restored root: nothing written."""
+    root = root_with(tmp_path, "cartable:x:1000:1000::/home/../../outside:/bin/bash\n", ())
+    (root / "home").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert call("enrol_user", str(root), "cartable", str(tmp_path / "key")).returncode == 1
+    assert not list(outside.iterdir())
+
+
+def test_an_authorized_keys_link_is_replaced_not_written_through(tmp_path: Path) -> None:
+    """An image holding authorized_keys as a link: the link is replaced by the relay's file and
+    what it pointed to is left as it was."""
+    root = root_with(tmp_path, PASSWD)
+    ssh = root / "home" / "cartable" / ".ssh"
+    ssh.mkdir()
+    target = tmp_path / "elsewhere"
+    target.write_text("untouched\n")
+    (ssh / "authorized_keys").symlink_to(target)
+    assert call("enrol_user", str(root), "cartable", str(tmp_path / "key")).returncode == 0
+    assert not (ssh / "authorized_keys").is_symlink()
+    assert (ssh / "authorized_keys").read_text() == KEY
+    assert target.read_text() == "untouched\n"
