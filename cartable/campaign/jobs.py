@@ -38,6 +38,13 @@ class JobSpec:
     relay: bool = False  # carried by the school server (relay.py)
     relay_command: tuple[str, ...] = ()  # instead of ssh to the server ({server}: its name)
     relay_runner: str = "ansible-runner"  # the worker's command on the server
+    hosts: tuple[str, ...] = ()  # only these hosts of each school (default: all of them)
+
+
+def job_limit(spec: JobSpec, group: str) -> str:
+    """The job's --limit: the school's group, or the spec's hosts within it (Ansible's pattern
+    `h1,h2,&group`: a host named that is not in the school is not converged)."""
+    return ",".join([*spec.hosts, f"&{group}"]) if spec.hosts else group
 
 
 def project_dir_of(playbook: Path) -> Path:
@@ -178,7 +185,7 @@ def run_school(spec: JobSpec, group: str, private_dir: Path, ident: str, recorde
     runner = ansible_runner.run(
         private_data_dir=str(private_dir), ident=ident, project_dir=str(spec.project_dir),
         playbook=str(spec.playbook.resolve()), inventory=[str(p.resolve()) for p in spec.inventories],
-        limit=group, cmdline=shlex.join(cmdline) or None, envvars=env, quiet=True,
+        limit=job_limit(spec, group), cmdline=shlex.join(cmdline) or None, envvars=env, quiet=True,
         suppress_env_files=True, rotate_artifacts=3, event_handler=recorder,
         cancel_callback=cancel)
     artifacts = Path(runner.config.artifact_dir)

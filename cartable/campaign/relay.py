@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from cartable.campaign.jobs import JOB_ENV, JobSpec, Recorder, tail
+from cartable.campaign.jobs import JOB_ENV, JobSpec, Recorder, job_limit, tail
 
 BUNDLE = ("roles", "playbooks", "filter_plugins", "library", "inventory_plugins", "ansible.cfg")
 _SKIP = shutil.ignore_patterns("molecule", "__pycache__", "*.pyc", ".cache")
@@ -215,7 +215,7 @@ def run_school_relay(spec: JobSpec, group: str, server: str, private_dir: Path, 
     reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
     reader.start()
     try:
-        ansible_runner.run(private_data_dir=str(job), playbook=playbook, limit=group,
+        ansible_runner.run(private_data_dir=str(job), playbook=playbook, limit=job_limit(spec, group),
                            cmdline=shlex.join(cmdline) or None, streamer="transmit",
                            _output=proc.stdin, quiet=True)
     except BrokenPipeError:  # the command ended before reading the job: its stderr says why

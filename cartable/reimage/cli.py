@@ -1,6 +1,7 @@
 """`cartable reimage ...`: reimage workstations now through their school server; the status.
 
     cartable reimage now SITE --school UAI [--room R | --host H] [--wait MINUTES]
+                         [--no-converge | --relay-command CMD] [--playbook P]
     cartable reimage status SITE [--school UAI...] [--no-fetch] [--json | --csv]
 """
 
@@ -9,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cartable.errors import InputError, Problem
 from cartable.reimage import status as st
+from cartable.reimage.converge import CAMPAIGN, converge, restored
 from cartable.reimage.targets import target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,11 +27,16 @@ EPILOG = """\
 examples:
   cartable reimage now inventories/demo/site.yml --school 0350607V --room computer_room
   cartable reimage now inventories/demo/site.yml --school 0350607V --host 0350607v-sdi03
+  cartable reimage now inventories/demo/site.yml --school 0350607V --no-converge   # restore only
   cartable reimage status inventories/demo/site.yml            # failures first
   cartable reimage status inventories/demo/site.yml --no-fetch --csv > reimaging.csv
 
 The school server does the work (role reimaging: marks the workstations for a restore, wakes
-them in batches with Wake-on-LAN, waits for their restore reports). See docs/netboot.md.
+them in batches with Wake-on-LAN, waits for their restore reports). Then the workstations
+restored are converged by the school server's relay (playbooks/workstations.yml: their apt
+cache, printers and proxy), as the school's job of the campaign `reimage` (cartable campaign
+status SITE --name reimage): the relay's key, written by the restore, is a restored PC's only
+way in. See docs/netboot.md.
 """
 
 
@@ -45,6 +54,19 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     which.add_argument("--host", help="one workstation (inventory name)")
     now.add_argument("--wait", type=float, metavar="MINUTES",
                      help="minutes the server waits for the restore reports (default: the room's)")
+    after = now.add_mutually_exclusive_group()
+    after.add_argument("--no-converge", action="store_true",
+                       help="restore only: leave the restored workstations' place in the school "
+                       "(apt cache, printers, proxy) to the next campaign")
+    after.add_argument("--relay-command", metavar="CMD",
+                       help="the command that runs the relay's `ansible-runner worker` on the "
+                       "school server instead of ssh ({server}: its inventory name)")
+    now.add_argument("--relay-runner", default="ansible-runner", metavar="PATH",
+                     help="ansible-runner on the school server (default: on its PATH, as roles/relay "
+                     "installs it)")
+    now.add_argument("--playbook", type=Path, default=PLAYBOOKS / "workstations.yml",
+                     help="the playbook that converges the restored workstations "
+                     "(default: playbooks/workstations.yml)")
     text = "each workstation's image version, last restore, duration and result, failures first"
     stat = verbs.add_parser("status", help=text, description=text, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,10 +101,39 @@ def _playbook(playbook: str, inventory: Path, limit: str, extravars: dict[str, o
         return runner.status, runner.rc, output
 
 
+def _converge_restored(args: argparse.Namespace, uai: str, report: dict[str, Any]) -> bool:
+    """Converge the workstations the report says were restored; False when that failed."""
+    hosts = restored(report)
+    if not hosts:
+        print("no workstation restored: nothing to converge")
+        return True
+    print(f"converging the {len(hosts)} restored workstation(s) by the school server's relay with "
+          f"{args.playbook} (campaign {CAMPAIGN}, school {uai})", flush=True)
+    try:
+        entry = converge(args.site, uai, hosts, args.playbook, relay=True,
+                         relay_command=tuple(shlex.split(args.relay_command or "")),
+                         relay_runner=args.relay_runner)
+    except InputError as exc:  # another campaign holds the site: the restore itself is done
+        print(f"cartable reimage: restored, not converged: {exc}\n  later: cartable campaign run "
+              f"{args.site} {args.playbook} --school {uai} --relay", file=sys.stderr)
+        return False
+    failed = entry["failed_hosts"]
+    print(f"converge {entry['state']}: {len(hosts) - len([h for h in hosts if h in failed])}/{len(hosts)} "
+          f"workstation(s) in place, {entry['changed']} change(s)"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    for error in entry["errors"][:5]:
+        print(f"  {error.get('host') or '-'}: {error.get('task') or ''}: {error.get('msg', '')}", file=sys.stderr)
+    return bool(entry["state"] == "ok")
+
+
 def run(args: argparse.Namespace) -> int:
     hosts_yml = _hosts_yml(args.site)
     dest = (args.site.parent / st.FOLDER).resolve()
     if args.verb == "now":
+        if not args.no_converge and not args.playbook.is_file():
+            raise InputError(Problem(str(args.playbook), "playbook not found", field="--playbook",
+                                     hint="give the playbook that converges workstations, e.g. "
+                                     "playbooks/workstations.yml, or --no-converge"))
         chosen = target(hosts_yml, args.school, args.room, args.host)
         if chosen.without_mac:
             print(f"warning: {len(chosen.without_mac)} workstation(s) without a MAC cannot be woken nor "
@@ -103,7 +154,10 @@ def run(args: argparse.Namespace) -> int:
                   "restored": h.get("time", ""), "seconds": h.get("seconds", ""), "result": h["result"],
                   "note": h.get("reason", "")} for h in report["hosts"]]
         sys.stdout.write(st.table(lines))
-        return 0 if report.get("failed", 0) == 0 else 1
+        restore_ok = report.get("failed", 0) == 0
+        if args.no_converge:
+            return 0 if restore_ok else 1
+        return 0 if _converge_restored(args, chosen.uai, report) and restore_ok else 1
     if not args.no_fetch:
         dest.mkdir(exist_ok=True)
         limit = "school_servers" if not args.school else ":".join(

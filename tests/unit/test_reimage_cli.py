@@ -107,3 +107,20 @@ def test_status_from_fetched_files(site: Path, capsys) -> None:
 def test_status_without_fetched_files_says_how(site: Path, capsys) -> None:
     assert main(["reimage", "status", str(site), "--no-fetch"]) == 2
     assert "without --no-fetch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--playbook", "playbooks/nope.yml"], "playbook not found"),
+    (["--no-converge", "--relay-command", "docker exec -i {server} ansible-runner worker"],
+     "not allowed with argument"),
+])
+def test_converge_options_are_checked_before_any_restore(site: Path, capsys, argv: list[str],
+                                                         expected: str) -> None:
+    """A wrong converge option is refused before the school server is asked to restore anything."""
+    try:
+        code = main(["reimage", "now", str(site), "--school", "0350607V", *argv])
+    except SystemExit as exc:  # argparse's own refusals
+        code = exc.code
+    assert code == 2
+    assert expected in capsys.readouterr().err
+    assert not (site.parent / "reimaging").exists()

@@ -1,0 +1,73 @@
+"""After a restore, the restored workstations' place in the school: `cartable reimage now`
+converges them (playbooks/workstations.yml: common's apt proxy, print_client, proxy_client)
+as one school's job of the campaign `reimage` (cartable campaign status SITE --name reimage),
+by their school server's relay: the relay's key, written by the restore for the image's
+connection user, is a restored PC's only way in (the controller's own key comes with common's
+converge). The function also runs a job from the controller (`relay=False`), for the tests and
+for images that carry the controller's key.
+
+Only the workstations whose restore report says `ok` are converged: a failed restore left its
+disk unbootable (the next boot restores again), there is nothing to converge there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from cartable.campaign import status as st
+from cartable.campaign.engine import Campaign
+from cartable.campaign.jobs import JobSpec, project_dir_of
+from cartable.campaign.schools import School, read_schools
+from cartable.errors import InputError, Problem
+from cartable.site import read_site
+
+CAMPAIGN = "reimage"
+
+
+def restored(report: dict[str, Any]) -> list[str]:
+    """The hosts of a reimaging run report whose restore succeeded, in the report's order."""
+    return [str(h["name"]) for h in report.get("hosts", []) if h.get("result") == "ok" and h.get("name")]
+
+
+def _school(hosts_yml: Path, uai: str) -> School:
+    for school in read_schools(hosts_yml):
+        if school.uai == uai:
+            return school
+    raise InputError(Problem(str(hosts_yml), f"no school {uai} in this inventory",
+                             hint="rebuild it: cartable inventory build SITE"))
+
+
+def _status(folder: Path, site: str, playbook: str) -> dict[str, Any]:
+    """The `reimage` campaign's status (new if none), refused when it is another site's."""
+    path = folder / st.STATUS
+    status = st.load(path)
+    if status is None:
+        return st.new_status(CAMPAIGN, playbook, site, False)
+    if status.get("site") not in (None, site):
+        raise InputError(Problem(str(path), f"this status belongs to site '{status['site']}', not '{site}'",
+                                 field="site", hint="give that site's file, or remove this folder"))
+    status["playbook"] = playbook
+    return status
+
+
+def converge(site: Path, uai: str, hosts: list[str], playbook: Path, *, relay: bool = False,
+             relay_command: tuple[str, ...] = (), relay_runner: str = "ansible-runner",
+             inventories: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Converge `hosts` of school `uai` with `playbook` (one job, the school's other hosts left
+    alone); the school's entry in the `reimage` campaign's status."""
+    name = read_site(site).name
+    school = _school(site.parent / "hosts.yml", uai)
+    project = project_dir_of(playbook)
+    try:
+        label = str(playbook.resolve().relative_to(project))
+    except ValueError:
+        label = str(playbook.resolve())
+    folder = st.campaign_dir(site.parent, CAMPAIGN)
+    spec = JobSpec(playbook, (site.parent / "hosts.yml", *inventories), project, relay=relay,
+                   relay_command=relay_command, relay_runner=relay_runner, hosts=tuple(hosts))
+    with st.site_lock(site.parent):
+        status = _status(folder, name, label)
+        final = Campaign(folder, status, spec, 1).run([school])
+    entry: dict[str, Any] = final["schools"][uai]
+    return entry
