@@ -101,12 +101,23 @@ def _playbook(playbook: str, inventory: Path, limit: str, extravars: dict[str, o
         return runner.status, runner.rc, output
 
 
-def _converge_restored(args: argparse.Namespace, uai: str, report: dict[str, Any]) -> bool:
-    """Converge the workstations the report says were restored; False when that failed."""
+def _converge_restored(args: argparse.Namespace, uai: str, server: str, hosts_yml: Path,
+                       report: dict[str, Any]) -> bool:
+    """Converge the workstations the report says were restored; False when that failed.
+
+    First the relay role on the school server (playbooks/relays.yml): its scan learns the host
+    keys of the school's PCs it does not know yet, a PC restored for the first time included
+    (its key was made at its first boot); a known PC's key is never replaced."""
     hosts = restored(report)
     if not hosts:
         print("no workstation restored: nothing to converge")
         return True
+    print(f"{server}: the relay learns the host keys of new PCs (playbooks/relays.yml)", flush=True)
+    state, rc, output = _playbook("relays.yml", hosts_yml, server, {})
+    if state != "successful":
+        sys.stderr.write(output[-2000:])
+        print(f"warning: the relay role did not run on {server} ({state}, rc {rc}): a PC restored for "
+              "the first time is unknown to the relay and will be unreachable", file=sys.stderr)
     print(f"converging the {len(hosts)} restored workstation(s) by the school server's relay with "
           f"{args.playbook} (campaign {CAMPAIGN}, school {uai})", flush=True)
     try:
@@ -157,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         restore_ok = report.get("failed", 0) == 0
         if args.no_converge:
             return 0 if restore_ok else 1
-        return 0 if _converge_restored(args, chosen.uai, report) and restore_ok else 1
+        return 0 if _converge_restored(args, chosen.uai, chosen.server, hosts_yml, report) and restore_ok else 1
     if not args.no_fetch:
         dest.mkdir(exist_ok=True)
         limit = "school_servers" if not args.school else ":".join(

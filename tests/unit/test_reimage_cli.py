@@ -124,3 +124,53 @@ def test_converge_options_are_checked_before_any_restore(site: Path, capsys, arg
     assert code == 2
     assert expected in capsys.readouterr().err
     assert not (site.parent / "reimaging").exists()
+
+
+def _fake_server(monkeypatch, site: Path, report_hosts: list[dict], converge_state: str = "ok") -> list:
+    """The school server's side replaced (no server here): reimage_now.yml writes the run report
+    the real job writes; relays.yml and the converge are recorded. The real jobs run in
+    tests/campaign (the converge) and tests/netboot (the restore, then the converge)."""
+    from cartable.reimage import cli
+
+    calls: list = []
+
+    def playbook(name: str, inventory: Path, limit: str, extravars: dict) -> tuple[str, int, str]:
+        calls.append((name, limit))
+        if name == "reimage_now.yml":
+            runs = Path(extravars["reimage_dest"]) / "runs"
+            runs.mkdir(parents=True, exist_ok=True)
+            failed = sum(1 for h in report_hosts if h["result"] != "ok")
+            (runs / "0350607V.json").write_text(json.dumps({"hosts": report_hosts, "failed": failed}))
+        return "successful", 0, ""
+
+    def converge(site_arg: Path, uai: str, hosts: list[str], playbook_path: Path, **options) -> dict:
+        calls.append(("converge", uai, hosts, playbook_path.name, options["relay"]))
+        return {"state": converge_state, "changed": 3, "failed_hosts": [] if converge_state == "ok" else hosts,
+                "errors": []}
+
+    monkeypatch.setattr(cli, "_playbook", playbook)
+    monkeypatch.setattr(cli, "converge", converge)
+    return calls
+
+
+def test_now_restores_then_the_relay_learns_new_pcs_then_converges_the_restored_ones(
+        site: Path, monkeypatch, capsys) -> None:
+    calls = _fake_server(monkeypatch, site, [
+        {"name": "0350607v-sdi01", "room": "computer_room", "result": "ok", "image": "essai", "version": "2"},
+        {"name": "0350607v-bcd01", "room": "bcd", "result": "failed", "reason": "digest mismatch"}])
+    assert main(["reimage", "now", str(site), "--school", "0350607V"]) == 1   # one restore failed
+    assert calls == [("reimage_now.yml", "0350607v-srv"), ("relays.yml", "0350607v-srv"),
+                     ("converge", "0350607V", ["0350607v-sdi01"], "workstations.yml", True)]
+    out = capsys.readouterr().out
+    assert "converging the 1 restored workstation(s) by the school server's relay" in out
+    assert "converge ok: 1/1 workstation(s) in place, 3 change(s)" in out
+
+
+def test_a_failed_converge_fails_the_command_and_no_converge_skips_it(site: Path, monkeypatch, capsys) -> None:
+    ok = [{"name": "0350607v-sdi01", "room": "computer_room", "result": "ok"}]
+    calls = _fake_server(monkeypatch, site, ok, converge_state="failed")
+    assert main(["reimage", "now", str(site), "--school", "0350607V", "--host", "0350607v-sdi01"]) == 1
+    assert "failed: 0350607v-sdi01" in capsys.readouterr().out
+    calls.clear()
+    assert main(["reimage", "now", str(site), "--school", "0350607V", "--no-converge"]) == 0
+    assert calls == [("reimage_now.yml", "0350607v-srv")]
