@@ -1,7 +1,9 @@
 """`cartable reimage ...`: reimage workstations now through their school server; the status.
 
     cartable reimage now SITE --school UAI [--room R | --host H] [--wait MINUTES]
-                         [--no-converge | --relay-command CMD] [--playbook P]
+                         [--no-converge | --relay-command CMD] [--no-scan] [--playbook P]
+    cartable reimage converge SITE [--school UAI...] [--no-fetch] [--relay-command CMD]
+                              [--no-scan] [--playbook P]
     cartable reimage status SITE [--school UAI...] [--no-fetch] [--json | --csv]
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from cartable.errors import InputError, Problem
 from cartable.reimage import status as st
-from cartable.reimage.converge import CAMPAIGN, converge, restored
+from cartable.reimage.converge import CAMPAIGN, converge, read_converged, record_converged, restored, unconverged
 from cartable.reimage.targets import target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +30,7 @@ examples:
   cartable reimage now inventories/demo/site.yml --school 0350607V --room computer_room
   cartable reimage now inventories/demo/site.yml --school 0350607V --host 0350607v-sdi03
   cartable reimage now inventories/demo/site.yml --school 0350607V --no-converge   # restore only
+  cartable reimage converge inventories/demo/site.yml   # after the schedules: restored, not converged
   cartable reimage status inventories/demo/site.yml            # failures first
   cartable reimage status inventories/demo/site.yml --no-fetch --csv > reimaging.csv
 
@@ -36,7 +39,8 @@ them in batches with Wake-on-LAN, waits for their restore reports). Then the wor
 restored are converged by the school server's relay (playbooks/workstations.yml: their apt
 cache, printers and proxy), as the school's job of the campaign `reimage` (cartable campaign
 status SITE --name reimage): the relay's key, written by the restore, is a restored PC's only
-way in. See docs/netboot.md.
+way in. After the scheduled restores (the servers' timers), `converge` does the same for the
+workstations restored since their last converge (reimaging/converged.json). See docs/netboot.md.
 """
 
 
@@ -57,16 +61,17 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     after = now.add_mutually_exclusive_group()
     after.add_argument("--no-converge", action="store_true",
                        help="restore only: leave the restored workstations' place in the school "
-                       "(apt cache, printers, proxy) to the next campaign")
-    after.add_argument("--relay-command", metavar="CMD",
-                       help="the command that runs the relay's `ansible-runner worker` on the "
-                       "school server instead of ssh ({server}: its inventory name)")
-    now.add_argument("--relay-runner", default="ansible-runner", metavar="PATH",
-                     help="ansible-runner on the school server (default: on its PATH, as roles/relay "
-                     "installs it)")
-    now.add_argument("--playbook", type=Path, default=PLAYBOOKS / "workstations.yml",
-                     help="the playbook that converges the restored workstations "
-                     "(default: playbooks/workstations.yml)")
+                       "(apt cache, printers, proxy) to `cartable reimage converge` or a campaign")
+    _converge_options(now, after)
+    text = ("converge the workstations restored since their last converge (the scheduled restores), "
+            "by their school server's relay")
+    conv = verbs.add_parser("converge", help=text, description=text, epilog=EPILOG,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    conv.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
+    conv.add_argument("--school", action="append", metavar="UAI", help="only these schools (repeatable)")
+    conv.add_argument("--no-fetch", action="store_true",
+                      help="take the status fetched last (reimaging/ beside the site file), ask no server")
+    _converge_options(conv, conv)
     text = "each workstation's image version, last restore, duration and result, failures first"
     stat = verbs.add_parser("status", help=text, description=text, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +82,22 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     out = stat.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
+
+
+def _converge_options(parser: argparse.ArgumentParser, group: Any) -> None:
+    group.add_argument("--relay-command", metavar="CMD",
+                       help="the command that runs the relay's `ansible-runner worker` on the "
+                       "school server instead of ssh ({server}: its inventory name)")
+    parser.add_argument("--relay-runner", default="ansible-runner", metavar="PATH",
+                        help="ansible-runner on the school server (default: on its PATH, as roles/relay "
+                        "installs it)")
+    parser.add_argument("--no-scan", action="store_true",
+                        help="do not run playbooks/relays.yml first (its scan learns the host keys of "
+                        "PCs restored for the first time); for relays given every key "
+                        "(relay__known_hosts)")
+    parser.add_argument("--playbook", type=Path, default=PLAYBOOKS / "workstations.yml",
+                        help="the playbook that converges the restored workstations "
+                        "(default: playbooks/workstations.yml)")
 
 
 def _hosts_yml(site: Path) -> Path:
@@ -101,50 +122,86 @@ def _playbook(playbook: str, inventory: Path, limit: str, extravars: dict[str, o
         return runner.status, runner.rc, output
 
 
-def _converge_restored(args: argparse.Namespace, uai: str, server: str, hosts_yml: Path,
-                       report: dict[str, Any]) -> bool:
-    """Converge the workstations the report says were restored; False when that failed.
+def _check_playbook(args: argparse.Namespace) -> None:
+    if not args.playbook.is_file():
+        raise InputError(Problem(str(args.playbook), "playbook not found", field="--playbook",
+                                 hint="give the playbook that converges workstations, e.g. "
+                                 "playbooks/workstations.yml" + (", or --no-converge" if args.verb == "now" else "")))
 
-    First the relay role on the school server (playbooks/relays.yml): its scan learns the host
-    keys of the school's PCs it does not know yet, a PC restored for the first time included
-    (its key was made at its first boot); a known PC's key is never replaced."""
-    hosts = restored(report)
+
+def _converge_restored(args: argparse.Namespace, uai: str, server: str, hosts_yml: Path,
+                       hosts: dict[str, str]) -> bool:
+    """Converge the restored workstations `hosts` (name -> restore time) of a school; False when
+    that failed. Those converged are recorded (reimaging/converged.json).
+
+    First the relay role on the school server (playbooks/relays.yml, unless --no-scan): its scan
+    learns the host keys of the school's PCs it does not know yet, a PC restored for the first
+    time included (its key was made at its first boot); a known PC's key is never replaced."""
     if not hosts:
-        print("no workstation restored: nothing to converge")
+        print(f"{uai}: no workstation restored: nothing to converge")
         return True
-    print(f"{server}: the relay learns the host keys of new PCs (playbooks/relays.yml)", flush=True)
-    state, rc, output = _playbook("relays.yml", hosts_yml, server, {})
-    if state != "successful":
-        sys.stderr.write(output[-2000:])
-        print(f"warning: the relay role did not run on {server} ({state}, rc {rc}): a PC restored for "
-              "the first time is unknown to the relay and will be unreachable", file=sys.stderr)
-    print(f"converging the {len(hosts)} restored workstation(s) by the school server's relay with "
-          f"{args.playbook} (campaign {CAMPAIGN}, school {uai})", flush=True)
+    if not args.no_scan:
+        print(f"{server}: the relay learns the host keys of new PCs (playbooks/relays.yml)", flush=True)
+        state, rc, output = _playbook("relays.yml", hosts_yml, server, {})
+        if state != "successful":
+            sys.stderr.write(output[-2000:])
+            print(f"warning: the relay role did not run on {server} ({state}, rc {rc}): a PC restored for "
+                  "the first time is unknown to the relay and will be unreachable", file=sys.stderr)
+    print(f"{uai}: converging the {len(hosts)} restored workstation(s) by the school server's relay with "
+          f"{args.playbook} (campaign {CAMPAIGN})", flush=True)
     try:
-        entry = converge(args.site, uai, hosts, args.playbook, relay=True,
+        entry = converge(args.site, uai, list(hosts), args.playbook, relay=True,
                          relay_command=tuple(shlex.split(args.relay_command or "")),
                          relay_runner=args.relay_runner)
     except InputError as exc:  # another campaign holds the site: the restore itself is done
-        print(f"cartable reimage: restored, not converged: {exc}\n  later: cartable campaign run "
-              f"{args.site} {args.playbook} --school {uai} --relay", file=sys.stderr)
+        print(f"cartable reimage: restored, not converged: {exc}\n  later: cartable reimage converge "
+              f"{args.site} --school {uai}", file=sys.stderr)
         return False
     failed = entry["failed_hosts"]
-    print(f"converge {entry['state']}: {len(hosts) - len([h for h in hosts if h in failed])}/{len(hosts)} "
+    print(f"{uai}: converge {entry['state']}: {len(hosts) - len([h for h in hosts if h in failed])}/{len(hosts)} "
           f"workstation(s) in place, {entry['changed']} change(s)"
           + (f"; failed: {', '.join(failed)}" if failed else ""))
     for error in entry["errors"][:5]:
         print(f"  {error.get('host') or '-'}: {error.get('task') or ''}: {error.get('msg', '')}", file=sys.stderr)
-    return bool(entry["state"] == "ok")
+    if entry["state"] != "ok":
+        return False
+    record_converged(args.site.parent, hosts)
+    return True
+
+
+def _fetch(hosts_yml: Path, dest: Path, uais: list[str] | None) -> None:
+    """Each school server's reimaging status into reimaging/<UAI>.json (a silent server: warned)."""
+    dest.mkdir(exist_ok=True)
+    limit = "school_servers" if not uais else ":".join(target(hosts_yml, uai).server for uai in uais)
+    state, rc, _output = _playbook("reimage_status.yml", hosts_yml, limit, {"reimage_dest": str(dest)})
+    if state != "successful":
+        print(f"warning: some school servers did not answer ({state}, rc {rc}); their last fetched "
+              "status is used", file=sys.stderr)
+
+
+def _converge_verb(args: argparse.Namespace, hosts_yml: Path, dest: Path) -> int:
+    _check_playbook(args)
+    servers = {uai: target(hosts_yml, uai).server for uai in args.school or []}  # unknown: exit 2
+    done = read_converged(args.site.parent)
+    if not args.no_fetch:
+        _fetch(hosts_yml, dest, args.school)
+    todo = unconverged(st.rows(st.read_fetched(args.site.parent, args.school)), done)
+    if not todo:
+        print("every restored workstation was converged since its last restore: nothing to converge")
+        return 0
+    results = [_converge_restored(args, uai, servers.get(uai) or target(hosts_yml, uai).server, hosts_yml, hosts)
+               for uai, hosts in sorted(todo.items())]
+    return 0 if all(results) else 1
 
 
 def run(args: argparse.Namespace) -> int:
     hosts_yml = _hosts_yml(args.site)
     dest = (args.site.parent / st.FOLDER).resolve()
+    if args.verb == "converge":
+        return _converge_verb(args, hosts_yml, dest)
     if args.verb == "now":
-        if not args.no_converge and not args.playbook.is_file():
-            raise InputError(Problem(str(args.playbook), "playbook not found", field="--playbook",
-                                     hint="give the playbook that converges workstations, e.g. "
-                                     "playbooks/workstations.yml, or --no-converge"))
+        if not args.no_converge:
+            _check_playbook(args)
         chosen = target(hosts_yml, args.school, args.room, args.host)
         if chosen.without_mac:
             print(f"warning: {len(chosen.without_mac)} workstation(s) without a MAC cannot be woken nor "
@@ -168,15 +225,10 @@ def run(args: argparse.Namespace) -> int:
         restore_ok = report.get("failed", 0) == 0
         if args.no_converge:
             return 0 if restore_ok else 1
-        return 0 if _converge_restored(args, chosen.uai, chosen.server, hosts_yml, report) and restore_ok else 1
+        converged = _converge_restored(args, chosen.uai, chosen.server, hosts_yml, restored(report))
+        return 0 if converged and restore_ok else 1
     if not args.no_fetch:
-        dest.mkdir(exist_ok=True)
-        limit = "school_servers" if not args.school else ":".join(
-            target(hosts_yml, uai).server for uai in args.school)
-        state, rc, output = _playbook("reimage_status.yml", hosts_yml, limit, {"reimage_dest": str(dest)})
-        if state != "successful":
-            print(f"warning: some school servers did not answer ({state}, rc {rc}); their last fetched "
-                  "status is shown", file=sys.stderr)
+        _fetch(hosts_yml, dest, args.school)
     lines = st.rows(st.read_fetched(args.site.parent, args.school))
     sys.stdout.write(st.to_json(lines) if args.json else st.to_csv(lines) if args.csv else st.table(lines))
     return 0

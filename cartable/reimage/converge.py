@@ -7,11 +7,17 @@ converge). The function also runs a job from the controller (`relay=False`), for
 for images that carry the controller's key.
 
 Only the workstations whose restore report says `ok` are converged: a failed restore left its
-disk unbootable (the next boot restores again), there is nothing to converge there.
+disk unbootable (the next boot restores again), there is nothing to converge there. After a
+scheduled restore (the server's timers: no controller in the loop), `cartable reimage converge`
+takes the workstations whose last restore (the fetched status) was not converged yet:
+`reimaging/converged.json` beside the site file keeps, per workstation, the restore time its
+last successful converge followed.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +26,59 @@ from cartable.campaign.engine import Campaign
 from cartable.campaign.jobs import JobSpec, project_dir_of
 from cartable.campaign.schools import School, read_schools
 from cartable.errors import InputError, Problem
+from cartable.reimage import status as st_reimage
 from cartable.site import read_site
 
 CAMPAIGN = "reimage"
+CONVERGED = "converged.json"
 
 
-def restored(report: dict[str, Any]) -> list[str]:
-    """The hosts of a reimaging run report whose restore succeeded, in the report's order."""
-    return [str(h["name"]) for h in report.get("hosts", []) if h.get("result") == "ok" and h.get("name")]
+def restored(report: dict[str, Any]) -> dict[str, str]:
+    """The hosts of a reimaging run report whose restore succeeded (in the report's order), with
+    the time of that restore."""
+    return {str(h["name"]): str(h.get("time", "")) for h in report.get("hosts", [])
+            if h.get("result") == "ok" and h.get("name")}
+
+
+def unconverged(rows: list[dict[str, str]], done: dict[str, str]) -> dict[str, dict[str, str]]:
+    """Per school, the workstations whose last restore (a status line `ok`) was not converged yet:
+    `done` maps a host to the restore time its last successful converge followed."""
+    todo: dict[str, dict[str, str]] = {}
+    for line in rows:
+        if line["state"] == "ok" and line["restored"] and done.get(line["host"]) != line["restored"]:
+            todo.setdefault(line["school"], {})[line["host"]] = line["restored"]
+    return todo
+
+
+def read_converged(site_dir: Path) -> dict[str, str]:
+    """`reimaging/converged.json`: each workstation's restore time that a converge followed."""
+    path = site_dir / st_reimage.FOLDER / CONVERGED
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(Problem(str(path), f"not valid JSON: {exc}",
+                                 hint="remove it: the next converge takes every restored workstation")) from None
+    if not isinstance(data, dict):
+        raise InputError(Problem(str(path), "not a mapping of workstation to restore time",
+                                 hint="remove it: the next converge takes every restored workstation"))
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def record_converged(site_dir: Path, times: dict[str, str]) -> None:
+    """Add `times` (host -> the restore time converged) to `reimaging/converged.json`, whole."""
+    path = site_dir / st_reimage.FOLDER / CONVERGED
+    data = {**read_converged(site_dir), **times}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".part")
+    part.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n", encoding="utf-8")
+    os.replace(part, path)
 
 
 def _school(hosts_yml: Path, uai: str) -> School:
     for school in read_schools(hosts_yml):
-        if school.uai == uai:
+        if school.uai.upper() == uai.upper():
             return school
     raise InputError(Problem(str(hosts_yml), f"no school {uai} in this inventory",
                              hint="rebuild it: cartable inventory build SITE"))

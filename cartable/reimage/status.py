@@ -8,12 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from cartable.errors import InputError, Problem
 
 FOLDER = "reimaging"
+_UAI_FILE = re.compile(r"^[0-9]{7}[A-Za-z]$")
 COLUMNS = ("state", "school", "host", "room", "image", "version", "restored", "seconds", "result", "note")
 ORDER = {"failed": 0, "never": 1, "pending": 2, "ok": 3}
 
@@ -48,7 +50,8 @@ def rows(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
 def read_fetched(site_dir: Path, uais: list[str] | None = None) -> list[dict[str, Any]]:
     """The fetched status files of the site (all, or the given schools')."""
     folder = site_dir / FOLDER
-    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    # <UAI>.json: one per school server (the folder also keeps converged.json, runs/)
+    files = sorted(f for f in folder.glob("*.json") if _UAI_FILE.match(f.stem)) if folder.is_dir() else []
     if uais:
         files = [f for f in files if f.stem.upper() in {u.upper() for u in uais}]
     if not files:

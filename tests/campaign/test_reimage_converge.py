@@ -5,12 +5,13 @@ school's entry of the campaign `reimage`."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from campaign_fixtures import ELEMENTAIRE, PLAYBOOK, PRIMAIRE, build_site, host_vars, status
+from campaign_fixtures import ELEMENTAIRE, PLAYBOOK, PRIMAIRE, build_site, cartable, host_vars, status
 from cartable.reimage.converge import converge, restored
 
 WORKER = (sys.executable, "-m", "ansible_runner", "worker")
@@ -30,8 +31,8 @@ def test_only_the_restored_hosts_of_the_report() -> None:
                         {"name": "0350607v-sdi02", "result": "failed", "reason": "digest mismatch"},
                         {"name": "0350607v-sdi03", "result": "no report"},
                         {"name": "0350607v-sdi04", "result": "ok"}]}
-    assert restored(report) == ["0350607v-sdi01", "0350607v-sdi04"]
-    assert restored({"hosts": []}) == []
+    assert list(restored(report)) == ["0350607v-sdi01", "0350607v-sdi04"]
+    assert restored({"hosts": []}) == {}
 
 
 @pytest.mark.parametrize("relay", [False, True])
@@ -57,3 +58,64 @@ def test_a_failing_converge_is_the_schools_failure(site: Path) -> None:
     assert entry["state"] == "failed" and entry["failed_hosts"] == ["0350626r-sdi01"]
     assert entry["failed_tasks"] == ["Fail where the test says so"]
     assert status(site, "reimage")["schools"][ELEMENTAIRE]["state"] == "failed"
+
+
+# --- cartable reimage converge: after the scheduled restores ---------------------------------
+
+def _fetched(site: Path, uai: str, entries: list[dict]) -> None:
+    """A school server's status as `cartable reimage status` fetches it (cartable-reimage status
+    --json): one entry per workstation of its rooms."""
+    folder = site.parent / "reimaging"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{uai}.json").write_text(json.dumps([{"school": uai, "room": "computer_room", "mac": "",
+                                                     "requested": False, "last_run": {}, **e}
+                                                    for e in entries]))
+
+
+def _converge_cli(site: Path, *args: str) -> tuple[int, str, str]:
+    done = cartable("reimage", "converge", str(site), "--no-fetch", "--no-scan", "--playbook", str(PLAYBOOK),
+                    "--relay-command", " ".join(WORKER), *args)
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_converge_takes_the_restores_not_converged_yet_once(site: Path) -> None:
+    """Only an `ok` restore not converged yet is converged (a failed restore, a PC never
+    restored: not); a second run has nothing to do; a new restore of the same PC is converged."""
+    _fetched(site, PRIMAIRE, [{"name": "0350607v-sdi01", "result": "ok", "restored": "2026-12-02T12:04:10+00:00",
+                               "image": "essai", "version": "2", "seconds": 181}])
+    _fetched(site, ELEMENTAIRE, [{"name": "0350626r-sdi01", "result": "failed", "restored": "2026-12-02T12:05:00+00:00"}])
+    code, out, err = _converge_cli(site)
+    assert code == 0, out + err
+    assert _markers(site) == {"0350607v-sdi01"}
+    assert "0350607V: converge ok: 1/1 workstation(s) in place, 1 change(s)" in out
+    converged = json.loads((site.parent / "reimaging" / "converged.json").read_text())
+    assert converged == {"0350607v-sdi01": "2026-12-02T12:04:10+00:00"}
+    (site.parent / "markers" / "0350607v-sdi01").unlink()
+    code, out, err = _converge_cli(site)
+    assert code == 0 and "nothing to converge" in out and _markers(site) == set(), out + err
+    _fetched(site, PRIMAIRE, [{"name": "0350607v-sdi01", "result": "ok", "restored": "2026-12-09T12:03:55+00:00"}])
+    code, out, _ = _converge_cli(site, "--school", PRIMAIRE)
+    assert code == 0 and _markers(site) == {"0350607v-sdi01"}
+
+
+def test_a_failed_converge_is_not_recorded_and_is_taken_again(site: Path) -> None:
+    _fetched(site, ELEMENTAIRE, [{"name": "0350626r-sdi01", "result": "ok", "restored": "2026-12-02T12:05:00+00:00"}])
+    host_vars(site, "0350626r-sdi01", {"campaign_test_fail": True})
+    code, out, _ = _converge_cli(site)
+    assert code == 1 and "failed: 0350626r-sdi01" in out
+    assert not (site.parent / "reimaging" / "converged.json").exists()
+    host_vars(site, "0350626r-sdi01", None)
+    code, out, _ = _converge_cli(site)
+    assert code == 0 and "converge ok" in out
+
+
+def test_converge_bad_input_exits_2(site: Path) -> None:
+    code, _, err = _converge_cli(site)
+    assert code == 2 and "no reimaging status fetched" in err
+    _fetched(site, PRIMAIRE, [])
+    code, _, err = _converge_cli(site, "--school", "0999999Z")
+    assert code == 2 and "0999999Z" in err
+    (site.parent / "reimaging" / "converged.json").write_text("{")
+    code, _, err = _converge_cli(site)
+    assert code == 2 and "converged.json" in err and "not valid JSON" in err

@@ -174,3 +174,15 @@ def test_a_failed_converge_fails_the_command_and_no_converge_skips_it(site: Path
     calls.clear()
     assert main(["reimage", "now", str(site), "--school", "0350607V", "--no-converge"]) == 0
     assert calls == [("reimage_now.yml", "0350607v-srv")]
+
+
+def test_unconverged_takes_ok_restores_whose_time_was_not_converged() -> None:
+    from cartable.reimage.converge import unconverged
+
+    def line(host: str, state: str, restored: str, school: str = "0350607V") -> dict[str, str]:
+        return {"state": state, "school": school, "host": host, "restored": restored}
+
+    lines = [line("a", "ok", "T2"), line("b", "ok", "T1"), line("c", "failed", "T1"), line("d", "never", ""),
+             line("e", "pending", "T1"), line("f", "ok", "T3", "0350626R")]
+    assert unconverged(lines, {"a": "T1", "b": "T1"}) == {"0350607V": {"a": "T2"}, "0350626R": {"f": "T3"}}
+    assert unconverged(lines, {"a": "T2", "b": "T1", "f": "T3"}) == {}
