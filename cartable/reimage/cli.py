@@ -67,21 +67,22 @@ def add_parser(top: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
             "by their school server's relay")
     conv = verbs.add_parser("converge", help=text, description=text, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    conv.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
-    conv.add_argument("--school", action="append", metavar="UAI", help="only these schools (repeatable)")
-    conv.add_argument("--no-fetch", action="store_true",
-                      help="take the status fetched last (reimaging/ beside the site file), ask no server")
+    _site_and_schools(conv)
     _converge_options(conv, conv)
     text = "each workstation's image version, last restore, duration and result, failures first"
     stat = verbs.add_parser("status", help=text, description=text, epilog=EPILOG,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    stat.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
-    stat.add_argument("--school", action="append", metavar="UAI", help="only these schools (repeatable)")
-    stat.add_argument("--no-fetch", action="store_true",
-                      help="read what was fetched last (reimaging/ beside the site file), ask no server")
+    _site_and_schools(stat)
     out = stat.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true")
+
+
+def _site_and_schools(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("site", type=Path, help="the site file, e.g. inventories/demo/site.yml")
+    parser.add_argument("--school", action="append", metavar="UAI", help="only these schools (repeatable)")
+    parser.add_argument("--no-fetch", action="store_true",
+                        help="read what was fetched last (reimaging/ beside the site file), ask no server")
 
 
 def _converge_options(parser: argparse.ArgumentParser, group: Any) -> None:

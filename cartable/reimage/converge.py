@@ -55,14 +55,8 @@ def read_converged(site_dir: Path) -> dict[str, str]:
     path = site_dir / st_reimage.FOLDER / CONVERGED
     if not path.exists():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(Problem(str(path), f"not valid JSON: {exc}",
-                                 hint="remove it: the next converge takes every restored workstation")) from None
-    if not isinstance(data, dict):
-        raise InputError(Problem(str(path), "not a mapping of workstation to restore time",
-                                 hint="remove it: the next converge takes every restored workstation"))
+    data = st_reimage.read_json(path, dict, "a mapping of workstation to restore time (JSON)",
+                                "remove it: the next converge takes every restored workstation")
     return {str(k): str(v) for k, v in data.items()}
 
 

@@ -60,15 +60,19 @@ def read_fetched(site_dir: Path, uais: list[str] | None = None) -> list[dict[str
                                       "playbooks/reimage_status.yml)"))
     entries: list[dict[str, Any]] = []
     for path in files:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(Problem(str(path), f"not a reimaging status: {exc}",
-                                     hint="fetch it again (cartable reimage status SITE)")) from None
-        if not isinstance(data, list):
-            raise InputError(Problem(str(path), "not a reimaging status (a JSON list)", hint="fetch it again"))
-        entries += data
+        entries += read_json(path, list, "a reimaging status (a JSON list)", "fetch it again (cartable reimage status SITE)")
     return entries
+
+
+def read_json(path: Path, kind: type, what: str, hint: str) -> Any:
+    """A JSON file of this folder that must hold a `kind`; InputError naming the file if not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(Problem(str(path), f"not {what}: {exc}", hint=hint)) from None
+    if not isinstance(data, kind):
+        raise InputError(Problem(str(path), f"not {what}", hint=hint))
+    return data
 
 
 def table(lines: list[dict[str, str]]) -> str:

@@ -118,4 +118,4 @@ def test_converge_bad_input_exits_2(site: Path) -> None:
     assert code == 2 and "0999999Z" in err
     (site.parent / "reimaging" / "converged.json").write_text("{")
     code, _, err = _converge_cli(site)
-    assert code == 2 and "converged.json" in err and "not valid JSON" in err
+    assert code == 2 and "converged.json" in err and "not a mapping of workstation to restore time" in err
