@@ -48,7 +48,7 @@ CACHE = '"$HOME/.cache/cartable/relay/bundles"'
 KEEP = 3
 
 
-def _inventory_cli(spec: JobSpec, *args: str) -> str:
+def inventory_cli(spec: JobSpec, *args: str) -> str:
     cmd = [str(Path(sys.executable).parent / "ansible-inventory")]
     for source in spec.inventories:
         cmd += ["-i", str(source.resolve())]
@@ -61,7 +61,7 @@ def _inventory_cli(spec: JobSpec, *args: str) -> str:
 
 def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
     """The school's part of the inventory, as the relay sees its LAN."""
-    data = yaml.safe_load(_inventory_cli(spec, "--list", "--yaml", "--export", "--limit", group))
+    data = yaml.safe_load(inventory_cli(spec, "--list", "--yaml", "--export", "--limit", group))
     children = data["all"].setdefault("children", {})
     school = children.setdefault(group, {})
     school.setdefault("vars", {})["ansible_ssh_common_args"] = LAN_ARGS
@@ -72,7 +72,7 @@ def school_inventory(spec: JobSpec, group: str, server: str) -> dict[str, Any]:
 
 def server_vars(spec: JobSpec, server: str) -> dict[str, Any]:
     """The school server's variables, as the inventory gives them."""
-    return yaml.safe_load(_inventory_cli(spec, "--host", server)) or {}
+    return yaml.safe_load(inventory_cli(spec, "--host", server)) or {}
 
 
 STRATEGY = re.compile(r"[a-z][a-z0-9_]*")

@@ -20,7 +20,8 @@ from typing import Any
 
 from cartable.errors import InputError, Problem
 from cartable.reimage import status as st
-from cartable.reimage.converge import CAMPAIGN, converge, read_converged, record_converged, restored, unconverged
+from cartable.reimage.converge import (CAMPAIGN, converge, login_problems, read_converged, record_converged, restored,
+                                       unconverged)
 from cartable.reimage.targets import target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -190,6 +191,9 @@ def _converge_verb(args: argparse.Namespace, hosts_yml: Path, dest: Path) -> int
     if not todo:
         print("every restored workstation was converged since its last restore: nothing to converge")
         return 0
+    problems = login_problems(args.site, sorted(h for hosts in todo.values() for h in hosts))
+    if problems:
+        raise InputError(problems)
     results = [_converge_restored(args, uai, servers.get(uai) or target(hosts_yml, uai).server, hosts_yml, hosts)
                for uai, hosts in sorted(todo.items())]
     return 0 if all(results) else 1
@@ -204,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_converge:
             _check_playbook(args)
         chosen = target(hosts_yml, args.school, args.room, args.host)
+        if not args.no_converge:  # before any restore: a PC the relay could not log into after it
+            problems = login_problems(args.site, list(chosen.hosts))
+            if problems:
+                raise InputError(problems)
         if chosen.without_mac:
             print(f"warning: {len(chosen.without_mac)} workstation(s) without a MAC cannot be woken nor "
                   f"restored (the run report lists them as failures): {', '.join(chosen.without_mac)}",

@@ -24,8 +24,10 @@ from typing import Any
 from cartable.campaign import status as st
 from cartable.campaign.engine import Campaign
 from cartable.campaign.jobs import JobSpec, project_dir_of
+from cartable.campaign.relay import inventory_cli
 from cartable.campaign.schools import School, read_schools
 from cartable.errors import InputError, Problem
+from cartable.images.catalog import read_catalog
 from cartable.reimage import status as st_reimage
 from cartable.site import read_site
 
@@ -89,6 +91,39 @@ def _status(folder: Path, site: str, playbook: str) -> dict[str, Any]:
                                  field="site", hint="give that site's file, or remove this folder"))
     status["playbook"] = playbook
     return status
+
+
+def login_problems(site: Path, hosts: list[str], inventories: tuple[Path, ...] = ()) -> list[Problem]:
+    """Workstations the relay could not log into after their restore: the only account a restored
+    PC accepts the relay's key for is its image's connection user (the site's catalog,
+    settings.connection_user), so their `ansible_user` must be that. No catalog: not checked."""
+    catalog = read_site(site).catalog
+    if catalog is None or not hosts:
+        return []
+    user = read_catalog(catalog).settings.connection_user
+    where = str(site.parent / "hosts.yml")
+    if not user:
+        return [Problem(str(catalog), "settings.connection_user is empty: a restored PC has no account "
+                        "the relay can log into", field="settings.connection_user",
+                        hint="set it (default cartable) and rebuild the images, or restore with --no-converge")]
+    spec = JobSpec(Path("-"), (site.parent / "hosts.yml", *inventories), site.parent)
+    try:
+        listed = json.loads(inventory_cli(spec, "--list", "--limit", ",".join(hosts)))
+    except RuntimeError as exc:
+        return [Problem(where, f"the inventory cannot be read: {exc}", hint="fix it, then run this again")]
+    hostvars = (listed.get("_meta") or {}).get("hostvars") or {}
+    problems = []
+    for host in hosts:
+        given = (hostvars.get(host) or {}).get("ansible_user")
+        if isinstance(given, str) and "{{" in given:
+            continue  # decided by Ansible at run time
+        if given != user:
+            said = f"ansible_user is '{given}'" if given is not None else "no ansible_user"
+            problems.append(Problem(where, f"{host}: {said}, but its restored image accepts the relay only as "
+                                    f"'{user}' (the catalog's settings.connection_user, {catalog})",
+                                    field="ansible_user",
+                                    hint=f"set ansible_user: {user} for the workstations (group_vars/workstations.yml)"))
+    return problems
 
 
 def converge(site: Path, uai: str, hosts: list[str], playbook: Path, *, relay: bool = False,

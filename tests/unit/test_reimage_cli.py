@@ -15,6 +15,8 @@ from cartable.cli import main
 from cartable.reimage.status import rows
 from cartable.reimage.targets import target
 
+from conftest import REPO
+
 PC = {"cartable_network": "pedagogical"}
 INVENTORY = {"all": {"children": {
     "workstations": {"hosts": {"0350607v-sdi01": {}, "0350607v-sdi02": {}, "0350607v-bcd01": {}}},
@@ -32,8 +34,17 @@ INVENTORY = {"all": {"children": {
 def site(tmp_path: Path) -> Path:
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(INVENTORY))
     path = tmp_path / "site.yml"
-    path.write_text("name: t\n")
+    path.write_text(SITE)
     return path
+
+
+SITE = """name: t
+domain: ecoles.test
+directory: directory.csv
+selection: {uai: [0350607V]}
+address_plan: {supernet: 10.35.0.0/16}
+academic_proxy: {host: proxy.test, port: 3128}
+"""
 
 
 def test_targets(site: Path) -> None:
@@ -186,3 +197,28 @@ def test_unconverged_takes_ok_restores_whose_time_was_not_converged() -> None:
              line("e", "pending", "T1"), line("f", "ok", "T3", "0350626R")]
     assert unconverged(lines, {"a": "T1", "b": "T1"}) == {"0350607V": {"a": "T2"}, "0350626R": {"f": "T3"}}
     assert unconverged(lines, {"a": "T2", "b": "T1", "f": "T3"}) == {}
+
+
+def test_a_workstation_the_relay_could_not_log_into_is_refused_before_any_restore(
+        site: Path, monkeypatch, capsys) -> None:
+    """With a catalog, the restored PCs accept the relay only as its connection user: a
+    workstation whose ansible_user differs (or is missing) is refused, exit 2, nothing restored."""
+    calls = _fake_server(monkeypatch, site, [{"name": "0350607v-sdi01", "result": "ok"}])
+    site.write_text(SITE + f"catalog: {REPO / 'images' / 'catalog.yml'}\n")
+    (site.parent / "group_vars").mkdir()
+    (site.parent / "group_vars" / "workstations.yml").write_text("ansible_user: dsi\n")
+    (site.parent / "host_vars").mkdir()
+    (site.parent / "host_vars" / "0350607v-sdi02.yml").write_text("ansible_user: cartable\n")
+    assert main(["reimage", "now", str(site), "--school", "0350607V", "--room", "computer_room"]) == 2
+    err = capsys.readouterr().err
+    assert ("0350607v-sdi01: ansible_user is 'dsi', but its restored image accepts the relay only as "
+            "'cartable' (the catalog's settings.connection_user") in err
+    assert "0350607v-sdi02" not in err and "fix: set ansible_user: cartable for the workstations" in err
+    assert calls == []   # the school server was not asked anything
+    (site.parent / "group_vars" / "workstations.yml").write_text("ansible_user: cartable\n")
+    assert main(["reimage", "now", str(site), "--school", "0350607V", "--host", "0350607v-sdi01"]) == 0
+    assert calls[0] == ("reimage_now.yml", "0350607v-srv")
+    # restore only: nothing to check
+    (site.parent / "group_vars" / "workstations.yml").unlink()
+    calls.clear()
+    assert main(["reimage", "now", str(site), "--school", "0350607V", "--no-converge"]) == 0
