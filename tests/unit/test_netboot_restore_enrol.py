@@ -81,7 +81,7 @@ def test_a_home_that_is_a_link_is_refused(tmp_path: Path) -> None:
     assert not list(outside.iterdir())
 
 
-@pytest.mark.parametrize("user", ["c.rtable", "cartable.*", "cart"])
+@pytest.mark.parametrize("user", ["c.rtable", "cartable.*", "cart.ble"])
 def test_the_user_name_is_matched_literally(tmp_path: Path, user: str) -> None:
     """A name with regex characters, or a prefix of an account, enrols no other account."""
     root = root_with(tmp_path, PASSWD)
@@ -112,3 +112,11 @@ def test_an_authorized_keys_link_is_replaced_not_written_through(tmp_path: Path)
     assert not (ssh / "authorized_keys").is_symlink()
     assert (ssh / "authorized_keys").read_text() == KEY
     assert target.read_text() == "untouched\n"
+
+
+def test_the_last_passwd_line_without_a_newline_is_read(tmp_path: Path) -> None:
+    """`read` returns 1 on a last line without a newline: the account there is still enrolled
+    (else the restore would fail on every boot)."""
+    root = root_with(tmp_path, PASSWD.rstrip("\n"))
+    assert call("enrol_user", str(root), "cartable", str(tmp_path / "key")).returncode == 0
+    assert (root / "home" / "cartable" / ".ssh" / "authorized_keys").read_text() == KEY
