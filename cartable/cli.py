@@ -16,6 +16,7 @@
     cartable image build CATALOG IMAGE --out STORE   build an image version into the store
     cartable image changelog OLD NEW [--markdown]    packages added, removed, upgraded
     cartable reimage now SITE --school UAI [--room R | --host H]   through the school server
+    cartable reimage converge SITE                  the restored PCs not converged yet, by the relays
     cartable reimage status SITE [--json | --csv]    last restore of each PC, failures first
 
 Exit codes: 0 ok, 1 stale (check) or differences not written (diff, grow without --yes)

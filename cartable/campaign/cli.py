@@ -180,6 +180,10 @@ def _run(args: argparse.Namespace) -> int:
     label = _playbook_label(args.playbook, project)
     args.name = st.check_name(args.name or args.playbook.stem + ("-check" if args.check else ""),
                               where)
+    if args.name == st.REIMAGE:
+        raise InputError(Problem(where, f"campaign name '{st.REIMAGE}' is kept by cartable reimage (the "
+                                 "restored workstations' converges)", field="--name",
+                                 hint="give another --name"))
     folder = st.campaign_dir(args.site.parent, args.name)
     chosen = _selection(args, site, schools, _existing(folder / st.STATUS, site, label,
                                                        args.check), where)
@@ -219,8 +223,8 @@ def _status(args: argparse.Namespace) -> int:
     if not found:
         raise InputError(Problem(str(args.site.parent / st.FOLDER), "no campaign on this site yet",
                                  hint="start one: cartable campaign run SITE PLAYBOOK"))
-    if args.name is None:
-        name = found[0][0]
+    if args.name is None:  # the last rollout updated (reimage's own campaign only if alone)
+        name = next((n for n, _ in found if n != st.REIMAGE), found[0][0])
     elif args.name in dict(found):
         name = args.name
     else:

@@ -116,6 +116,7 @@ class Recorder:
             elif kind == "playbook_on_stats":
                 self.saw_stats = True
                 school["changed"] = sum((data.get("changed") or {}).values())
+                school["processed"] = sorted(data.get("processed") or {})  # the hosts the play reached
                 save = True
         if save:
             self.changed()

@@ -57,7 +57,7 @@ def check_name(name: str, where: str) -> str:
 def new_school(wave: str | None) -> dict[str, Any]:
     return {"state": "pending", "wave": wave, "started": None, "ended": None,
             "failed_hosts": [], "failed_tasks": [], "changed": 0, "unreachable_hosts": [],
-            "errors": [], "changes": {}, "runs": 0, "artifacts": None, "job": None}
+            "errors": [], "changes": {}, "runs": 0, "artifacts": None, "job": None, "processed": []}
 
 
 def new_status(name: str, playbook: str, site: str, check: bool) -> dict[str, Any]:
@@ -108,6 +108,12 @@ def save(path: Path, status: dict[str, Any]) -> None:
             os.close(dfd)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+# The campaign `cartable reimage` keeps (the restored workstations' converges, school by school):
+# not a rollout, so never the default campaign (status, the fleet report), and a name
+# `cartable campaign run --name` refuses.
+REIMAGE = "reimage"
 
 
 def campaigns(site_dir: Path) -> list[tuple[str, dict[str, Any]]]:

@@ -1,9 +1,10 @@
 """`cartable reimage ...`: reimage workstations now through their school server; the status.
 
     cartable reimage now SITE --school UAI [--room R | --host H] [--wait MINUTES]
-                         [--no-converge | --relay-command CMD] [--no-scan] [--playbook P]
+                         [--no-converge | --relay-command CMD] [--relay-runner PATH]
+                         [--no-scan] [--forks N] [--playbook P]
     cartable reimage converge SITE [--school UAI...] [--no-fetch] [--relay-command CMD]
-                              [--no-scan] [--playbook P]
+                              [--relay-runner PATH] [--no-scan] [--forks N] [--playbook P]
     cartable reimage status SITE [--school UAI...] [--no-fetch] [--json | --csv]
 """
 
@@ -20,8 +21,9 @@ from typing import Any
 
 from cartable.errors import InputError, Problem
 from cartable.reimage import status as st
-from cartable.reimage.converge import (CAMPAIGN, converge, login_problems, read_converged, record_converged, restored,
-                                       unconverged)
+from cartable.campaign.schools import School, read_schools
+from cartable.reimage.converge import (CAMPAIGN, Todo, converge, in_place, login_problems, plan, read_converged,
+                                       restored, unconverged)
 from cartable.reimage.targets import target
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +99,8 @@ def _converge_options(parser: argparse.ArgumentParser, group: Any) -> None:
                         help="do not run playbooks/relays.yml first (its scan learns the host keys of "
                         "PCs restored for the first time); for relays given every key "
                         "(relay__known_hosts)")
+    parser.add_argument("--forks", type=int, default=4, metavar="N",
+                        help="schools converged at once (default 4)")
     parser.add_argument("--playbook", type=Path, default=PLAYBOOKS / "workstations.yml",
                         help="the playbook that converges the restored workstations "
                         "(default: playbooks/workstations.yml)")
@@ -125,50 +129,64 @@ def _playbook(playbook: str, inventory: Path, limit: str, extravars: dict[str, o
 
 
 def _check_playbook(args: argparse.Namespace) -> None:
+    if args.forks < 1:
+        raise InputError(Problem(str(args.site), f"--forks {args.forks}: at least 1", field="--forks"))
     if not args.playbook.is_file():
         raise InputError(Problem(str(args.playbook), "playbook not found", field="--playbook",
                                  hint="give the playbook that converges workstations, e.g. "
                                  "playbooks/workstations.yml" + (", or --no-converge" if args.verb == "now" else "")))
 
 
-def _converge_restored(args: argparse.Namespace, uai: str, server: str, hosts_yml: Path,
-                       hosts: dict[str, str]) -> bool:
-    """Converge the restored workstations `hosts` (name -> restore time) of a school; False when
-    that failed. Those converged are recorded (reimaging/converged.json).
+def _planned(hosts_yml: Path, todo: Todo) -> tuple[Todo, list[School]]:
+    """`todo` within the inventory (what is left is warned about), and its schools."""
+    schools = read_schools(hosts_yml)
+    kept, left = plan(todo, schools)
+    for line in left:
+        print(f"warning: {line}", file=sys.stderr)
+    return kept, [s for s in schools if s.uai in kept]
 
-    First the relay role on the school server (playbooks/relays.yml, unless --no-scan): its scan
-    learns the host keys of the school's PCs it does not know yet, a PC restored for the first
-    time included (its key was made at its first boot); a known PC's key is never replaced."""
-    if not hosts:
-        print(f"{uai}: no workstation restored: nothing to converge")
+
+def _converge_restored(args: argparse.Namespace, hosts_yml: Path, kept: Todo, schools: list[School]) -> bool:
+    """Converge the restored workstations `kept` (UAI -> {host: restore time}, within the
+    inventory) by their servers' relays, `--forks` schools at once; False when one is not in
+    place. Those in place are recorded (reimaging/converged.json).
+
+    First the relay role on their school servers (playbooks/relays.yml, unless --no-scan): its
+    scan learns the host keys of the school's PCs it does not know yet, a PC restored for the
+    first time included (its key was made at its first boot); a known PC's key is never replaced."""
+    if not kept:
+        print("no restored workstation to converge")
         return True
-    if not args.no_scan:
-        print(f"{server}: the relay learns the host keys of new PCs (playbooks/relays.yml)", flush=True)
-        state, rc, output = _playbook("relays.yml", hosts_yml, server, {})
+    servers = sorted({s.server for s in schools if s.server})
+    if not args.no_scan and servers:
+        print(f"{', '.join(servers)}: the relay learns the host keys of new PCs (playbooks/relays.yml)", flush=True)
+        state, rc, output = _playbook("relays.yml", hosts_yml, ":".join(servers), {})
         if state != "successful":
             sys.stderr.write(output[-2000:])
-            print(f"warning: the relay role did not run on {server} ({state}, rc {rc}): a PC restored for "
-                  "the first time is unknown to the relay and will be unreachable", file=sys.stderr)
-    print(f"{uai}: converging the {len(hosts)} restored workstation(s) by the school server's relay with "
-          f"{args.playbook} (campaign {CAMPAIGN})", flush=True)
+            print(f"warning: the relay role did not run everywhere ({state}, rc {rc}): a PC restored for "
+                  "the first time is unknown to its relay and will be unreachable", file=sys.stderr)
+    count = sum(len(h) for h in kept.values())
+    print(f"converging {count} restored workstation(s) of {len(kept)} school(s) by their school servers' "
+          f"relays with {args.playbook} (campaign {CAMPAIGN}, {args.forks} school(s) at once)", flush=True)
     try:
-        entry = converge(args.site, uai, list(hosts), args.playbook, relay=True,
-                         relay_command=tuple(shlex.split(args.relay_command or "")),
-                         relay_runner=args.relay_runner)
-    except InputError as exc:  # another campaign holds the site: the restore itself is done
+        entries = converge(args.site, kept, schools, args.playbook, forks=args.forks, relay=True,
+                           relay_command=tuple(shlex.split(args.relay_command or "")),
+                           relay_runner=args.relay_runner)
+    except InputError as exc:  # another campaign holds the site: the restores themselves are done
         print(f"cartable reimage: restored, not converged: {exc}\n  later: cartable reimage converge "
-              f"{args.site} --school {uai}", file=sys.stderr)
+              f"{args.site}", file=sys.stderr)
         return False
-    failed = entry["failed_hosts"]
-    print(f"{uai}: converge {entry['state']}: {len(hosts) - len([h for h in hosts if h in failed])}/{len(hosts)} "
-          f"workstation(s) in place, {entry['changed']} change(s)"
-          + (f"; failed: {', '.join(failed)}" if failed else ""))
-    for error in entry["errors"][:5]:
-        print(f"  {error.get('host') or '-'}: {error.get('task') or ''}: {error.get('msg', '')}", file=sys.stderr)
-    if entry["state"] != "ok":
-        return False
-    record_converged(args.site.parent, hosts)
-    return True
+    everywhere = True
+    for uai, entry in sorted(entries.items()):
+        hosts = list(kept[uai])
+        placed = in_place(entry, hosts)
+        missing = [h for h in hosts if h not in placed]
+        print(f"{uai}: converge {entry['state']}: {len(placed)}/{len(hosts)} workstation(s) in place, "
+              f"{entry['changed']} change(s)" + (f"; not in place: {', '.join(missing)}" if missing else ""))
+        for error in entry["errors"][:5]:
+            print(f"  {error.get('host') or '-'}: {error.get('task') or ''}: {error.get('msg', '')}", file=sys.stderr)
+        everywhere = everywhere and not missing and entry["state"] == "ok"
+    return everywhere
 
 
 def _fetch(hosts_yml: Path, dest: Path, uais: list[str] | None) -> None:
@@ -183,20 +201,20 @@ def _fetch(hosts_yml: Path, dest: Path, uais: list[str] | None) -> None:
 
 def _converge_verb(args: argparse.Namespace, hosts_yml: Path, dest: Path) -> int:
     _check_playbook(args)
-    servers = {uai: target(hosts_yml, uai).server for uai in args.school or []}  # unknown: exit 2
+    for uai in args.school or []:
+        target(hosts_yml, uai)  # an unknown school: exit 2, before anything
     done = read_converged(args.site.parent)
     if not args.no_fetch:
         _fetch(hosts_yml, dest, args.school)
     todo = unconverged(st.rows(st.read_fetched(args.site.parent, args.school)), done)
-    if not todo:
+    kept, schools = _planned(hosts_yml, todo)
+    if not kept:
         print("every restored workstation was converged since its last restore: nothing to converge")
         return 0
-    problems = login_problems(args.site, sorted(h for hosts in todo.values() for h in hosts))
+    problems = login_problems(args.site, sorted(h for hosts in kept.values() for h in hosts))
     if problems:
         raise InputError(problems)
-    results = [_converge_restored(args, uai, servers.get(uai) or target(hosts_yml, uai).server, hosts_yml, hosts)
-               for uai, hosts in sorted(todo.items())]
-    return 0 if all(results) else 1
+    return 0 if _converge_restored(args, hosts_yml, kept, schools) else 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -234,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
         restore_ok = report.get("failed", 0) == 0
         if args.no_converge:
             return 0 if restore_ok else 1
-        converged = _converge_restored(args, chosen.uai, chosen.server, hosts_yml, restored(report))
+        converged = _converge_restored(args, hosts_yml, *_planned(hosts_yml, {chosen.uai: restored(report)}))
         return 0 if converged and restore_ok else 1
     if not args.no_fetch:
         _fetch(hosts_yml, dest, args.school)

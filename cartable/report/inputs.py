@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from cartable.campaign.status import REIMAGE
 from cartable.directory import normalise_column
 from cartable.equipment import ROLE_GROUPS
 from cartable.errors import InputError, Problem
@@ -167,8 +168,9 @@ def _campaign(path: Path) -> Campaign:
 
 def read_campaign(site_folder: Path) -> Campaign | None:
     """The most recently updated campaign of <site folder>/campaigns/*/status.json, if any;
-    a check-mode rehearsal (`cartable campaign run --check`) deploys nothing: not counted."""
-    paths = sorted((site_folder / "campaigns").glob("*/status.json"))
+    a check-mode rehearsal (`cartable campaign run --check`) deploys nothing: not counted, nor
+    `cartable reimage`'s campaign (converges after restores, not a rollout)."""
+    paths = sorted(p for p in (site_folder / "campaigns").glob("*/status.json") if p.parent.name != REIMAGE)
     campaigns = [c for c in (_campaign(p) for p in paths) if not c.check]
     if not campaigns:
         return None

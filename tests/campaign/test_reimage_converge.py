@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from campaign_fixtures import ELEMENTAIRE, PLAYBOOK, PRIMAIRE, build_site, cartable, host_vars, status
-from cartable.reimage.converge import converge, restored
+from campaign_fixtures import (ELEMENTAIRE, PLAYBOOK, PRIMAIRE, build_site, cartable, free_port, host_vars, status,
+                               unreachable)
+from cartable.campaign.schools import read_schools
+from cartable.reimage.converge import converge, read_converged, restored
 
 WORKER = (sys.executable, "-m", "ansible_runner", "worker")
 
@@ -35,29 +37,54 @@ def test_only_the_restored_hosts_of_the_report() -> None:
     assert restored({"hosts": []}) == {}
 
 
+def _schools(site: Path) -> list:
+    return read_schools(site.parent / "hosts.yml")
+
+
+T1, T2 = "2026-12-02T12:04:10+00:00", "2026-12-09T12:03:55+00:00"
+
+
 @pytest.mark.parametrize("relay", [False, True])
 def test_the_restored_workstation_is_converged_and_nothing_else(site: Path, relay: bool) -> None:
     """The school server and the other schools are left alone; a name outside the school is not
-    converged (the job's limit is the hosts within the school's group)."""
+    converged by the school's job (its limit is the hosts within the school's group)."""
     options = {"relay": True, "relay_command": WORKER} if relay else {}
-    entry = converge(site, PRIMAIRE, ["0350607v-sdi01", "0350626r-sdi01"], PLAYBOOK, **options)
+    todo = {PRIMAIRE: {"0350607v-sdi01": T1, "0350626r-sdi01": T1}}
+    entry = converge(site, todo, _schools(site), PLAYBOOK, **options)[PRIMAIRE]
     assert (entry["state"], entry["changed"], entry["failed_hosts"]) == ("ok", 1, [])
     assert _markers(site) == {"0350607v-sdi01"}
     saved = status(site, "reimage")
     assert saved["playbook"] == "tests/campaign/playbook.yml"
     assert saved["schools"][PRIMAIRE]["state"] == "ok" and list(saved["schools"]) == [PRIMAIRE]
+    # recorded: the host the job reached, not the one it did not
+    assert read_converged(site.parent) == {"0350607v-sdi01": T1}
     # the next restore of the same school converges again (a reimaging is not a campaign that
     # skips what is done): nothing changed this time
-    again = converge(site, PRIMAIRE, ["0350607v-sdi01"], PLAYBOOK, **options)
+    again = converge(site, {PRIMAIRE: {"0350607v-sdi01": T2}}, _schools(site), PLAYBOOK, **options)[PRIMAIRE]
     assert (again["state"], again["changed"], again["runs"]) == ("ok", 0, 2)
+    assert read_converged(site.parent) == {"0350607v-sdi01": T2}
+    # an older restore (a stale status read after a newer converge) never replaces the newer time
+    converge(site, {PRIMAIRE: {"0350607v-sdi01": T1}}, _schools(site), PLAYBOOK, **options)
+    assert read_converged(site.parent) == {"0350607v-sdi01": T2}
 
 
 def test_a_failing_converge_is_the_schools_failure(site: Path) -> None:
     host_vars(site, "0350626r-sdi01", {"campaign_test_fail": True})
-    entry = converge(site, ELEMENTAIRE, ["0350626r-sdi01"], PLAYBOOK)
+    entry = converge(site, {ELEMENTAIRE: {"0350626r-sdi01": T1}}, _schools(site), PLAYBOOK)[ELEMENTAIRE]
     assert entry["state"] == "failed" and entry["failed_hosts"] == ["0350626r-sdi01"]
     assert entry["failed_tasks"] == ["Fail where the test says so"]
     assert status(site, "reimage")["schools"][ELEMENTAIRE]["state"] == "failed"
+    assert read_converged(site.parent) == {}
+
+
+def test_one_pc_switched_off_does_not_hold_back_its_school(site: Path) -> None:
+    """An unreachable PC is taken again next time; the PCs of its school that were reached are
+    recorded, and the schools run in one campaign run (both at once)."""
+    unreachable(site, ELEMENTAIRE, ["0350626r-sdi01"], free_port())
+    todo = {PRIMAIRE: {"0350607v-sdi01": T1, "0350607v-srv": T1}, ELEMENTAIRE: {"0350626r-sdi01": T1}}
+    entries = converge(site, todo, _schools(site), PLAYBOOK, forks=2)
+    assert entries[ELEMENTAIRE]["state"] == "unreachable" and entries[PRIMAIRE]["state"] == "ok"
+    assert read_converged(site.parent) == {"0350607v-sdi01": T1, "0350607v-srv": T1}
 
 
 # --- cartable reimage converge: after the scheduled restores ---------------------------------
@@ -103,11 +130,25 @@ def test_a_failed_converge_is_not_recorded_and_is_taken_again(site: Path) -> Non
     _fetched(site, ELEMENTAIRE, [{"name": "0350626r-sdi01", "result": "ok", "restored": "2026-12-02T12:05:00+00:00"}])
     host_vars(site, "0350626r-sdi01", {"campaign_test_fail": True})
     code, out, _ = _converge_cli(site)
-    assert code == 1 and "failed: 0350626r-sdi01" in out
+    assert code == 1 and "not in place: 0350626r-sdi01" in out
     assert not (site.parent / "reimaging" / "converged.json").exists()
     host_vars(site, "0350626r-sdi01", None)
     code, out, _ = _converge_cli(site)
     assert code == 0 and "converge ok" in out
+
+
+def test_a_school_or_pc_not_in_the_inventory_is_left_with_a_warning(site: Path) -> None:
+    """A stale status file (a school no longer in the site) or a PC listed under another school
+    does not stop the others: warned, left, nothing recorded for them."""
+    _fetched(site, "0350999X", [{"name": "0350999x-sdi01", "result": "ok", "restored": T1}])
+    _fetched(site, PRIMAIRE, [{"name": "0350607v-sdi01", "result": "ok", "restored": T1},
+                              {"name": "0350626r-sdi01", "result": "ok", "restored": T1}])
+    code, out, err = _converge_cli(site)
+    assert code == 0, out + err
+    assert "school 0350999X is not in the inventory" in err and "remove it" in err
+    assert "0350626r-sdi01 is not a workstation of school 0350607V in the inventory" in err
+    assert _markers(site) == {"0350607v-sdi01"}
+    assert read_converged(site.parent) == {"0350607v-sdi01": T1}
 
 
 def test_converge_bad_input_exits_2(site: Path) -> None:

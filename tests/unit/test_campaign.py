@@ -112,6 +112,20 @@ def test_the_status_file_is_replaced_whole_and_read_back(tmp_path: Path) -> None
                                  "unreachable": 1}
 
 
+def test_reimage_is_kept_by_cartable_reimage_and_never_the_default(site: Path, capsys) -> None:
+    """`cartable reimage`'s own campaign (converges after restores) is not a rollout: refused as a
+    --name, and `status` without --name shows the last rollout even when reimage is newer."""
+    assert "is kept by cartable reimage" in _fails(capsys, "run", str(site), str(PLAYBOOK), "--name", "reimage")
+    for name, updated in (("summer", "2026-07-10T18:00:00Z"), ("reimage", "2026-12-02T13:00:00Z")):
+        status = st.new_status(name, "playbooks/site.yml", "campaign-test", False)
+        status["schools"]["0350607V"] = {**st.new_school("aout"), "state": "ok"}
+        st.save(st.campaign_dir(site.parent, name) / "status.json", status)
+    capsys.readouterr()
+    assert main(["campaign", "status", str(site)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("campaign summer") and "other campaigns: reimage" in out
+
+
 def test_one_campaign_at_a_time_per_site(tmp_path: Path) -> None:
     with st.site_lock(tmp_path):
         with pytest.raises(InputError, match="another campaign is running on this site"):

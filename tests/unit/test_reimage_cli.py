@@ -154,10 +154,11 @@ def _fake_server(monkeypatch, site: Path, report_hosts: list[dict], converge_sta
             (runs / "0350607V.json").write_text(json.dumps({"hosts": report_hosts, "failed": failed}))
         return "successful", 0, ""
 
-    def converge(site_arg: Path, uai: str, hosts: list[str], playbook_path: Path, **options) -> dict:
-        calls.append(("converge", uai, hosts, playbook_path.name, options["relay"]))
-        return {"state": converge_state, "changed": 3, "failed_hosts": [] if converge_state == "ok" else hosts,
-                "errors": []}
+    def converge(site_arg: Path, todo: dict, schools: list, playbook_path: Path, **options) -> dict:
+        (uai, hosts), = todo.items()
+        calls.append(("converge", uai, list(hosts), playbook_path.name, options["relay"]))
+        return {uai: {"state": converge_state, "changed": 3, "processed": list(hosts),
+                      "failed_hosts": [] if converge_state == "ok" else list(hosts), "errors": []}}
 
     monkeypatch.setattr(cli, "_playbook", playbook)
     monkeypatch.setattr(cli, "converge", converge)
@@ -173,15 +174,15 @@ def test_now_restores_then_the_relay_learns_new_pcs_then_converges_the_restored_
     assert calls == [("reimage_now.yml", "0350607v-srv"), ("relays.yml", "0350607v-srv"),
                      ("converge", "0350607V", ["0350607v-sdi01"], "workstations.yml", True)]
     out = capsys.readouterr().out
-    assert "converging the 1 restored workstation(s) by the school server's relay" in out
-    assert "converge ok: 1/1 workstation(s) in place, 3 change(s)" in out
+    assert "converging 1 restored workstation(s) of 1 school(s) by their school servers' relays" in out
+    assert "0350607V: converge ok: 1/1 workstation(s) in place, 3 change(s)" in out
 
 
 def test_a_failed_converge_fails_the_command_and_no_converge_skips_it(site: Path, monkeypatch, capsys) -> None:
     ok = [{"name": "0350607v-sdi01", "room": "computer_room", "result": "ok"}]
     calls = _fake_server(monkeypatch, site, ok, converge_state="failed")
     assert main(["reimage", "now", str(site), "--school", "0350607V", "--host", "0350607v-sdi01"]) == 1
-    assert "failed: 0350607v-sdi01" in capsys.readouterr().out
+    assert "not in place: 0350607v-sdi01" in capsys.readouterr().out
     calls.clear()
     assert main(["reimage", "now", str(site), "--school", "0350607V", "--no-converge"]) == 0
     assert calls == [("reimage_now.yml", "0350607v-srv")]

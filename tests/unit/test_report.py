@@ -206,6 +206,14 @@ def test_campaign_facts_and_differences(synthetic, tmp_path, capsys) -> None:
                     "0351817K": {"state": "failed", "wave": "w1", "started": None,
                                  "ended": None, "failed_hosts": ["0351817k-dir01"],
                                  "failed_tasks": ["x"], "changed": 0}}}))
+    # newer, cartable reimage's converges after restores: not a rollout, not the report's campaign
+    reimage = site.parent / "campaigns" / "reimage" / "status.json"
+    reimage.parent.mkdir(parents=True)
+    reimage.write_text(json.dumps({
+        "campaign": "reimage", "playbook": "playbooks/workstations.yml",
+        "updated": "2026-10-31T21:00:00+00:00",
+        "schools": {"0350192U": {"state": "ok", "wave": None, "started": None, "ended": None,
+                                 "failed_hosts": [], "failed_tasks": [], "changed": 0}}}))
     rehearsal = site.parent / "campaigns" / "site-check" / "status.json"  # newer, --check
     rehearsal.parent.mkdir(parents=True)
     rehearsal.write_text(json.dumps({
