@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -68,17 +69,21 @@ class Campaign:
         self._save()
         self.notify("start", self.status)
         recorder = Recorder(entry, self.lock, self.spec.check, self._saved)
+        spec = self.spec
+        if spec.hosts:  # only this school's own hosts in its job's --limit (none of them: the
+            # whole list is kept, whose `&group` then matches nothing: never the whole school)
+            spec = replace(spec, hosts=tuple(h for h in spec.hosts if h in school.hosts) or spec.hosts)
         try:
             private = self.folder / "runs" / school.uai
-            if self.spec.relay:
+            if spec.relay:
                 command = [w.replace("{server}", school.server or "")
-                           for w in self.spec.relay_command] or None
+                           for w in spec.relay_command] or None
                 runner_status, rc, artifacts = run_school_relay(
-                    self.spec, school.group, school.server or "", private, ident, recorder,
+                    spec, school.group, school.server or "", private, ident, recorder,
                     self.stop.is_set, entry["job"], command)
             else:
                 runner_status, rc, artifacts = run_school(
-                    self.spec, school.group, private, ident, recorder, self.stop.is_set,
+                    spec, school.group, private, ident, recorder, self.stop.is_set,
                     entry["job"])
             artifacts_rel: str | None = str(artifacts.relative_to(self.folder))
         except Exception as exc:  # noqa: BLE001 - one school's trouble must not stop the others

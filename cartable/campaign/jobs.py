@@ -43,8 +43,11 @@ class JobSpec:
 
 def job_limit(spec: JobSpec, group: str) -> str:
     """The job's --limit: the school's group, or the spec's hosts within it (Ansible's pattern
-    `h1,h2,&group`: a host named that is not in the school is not converged)."""
-    return ",".join([*spec.hosts, f"&{group}"]) if spec.hosts else group
+    `h1,h2,&group`: a host named that is not in the school is not converged; the engine gives
+    each school's job its own hosts only)."""
+    if not spec.hosts:
+        return group
+    return ",".join([*spec.hosts, f"&{group}"])
 
 
 def project_dir_of(playbook: Path) -> Path:

@@ -227,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
             _check_playbook(args)
         chosen = target(hosts_yml, args.school, args.room, args.host)
         if not args.no_converge:  # before any restore: a PC the relay could not log into after it
+            read_converged(args.site.parent)  # and a broken record, found now rather than after
             problems = login_problems(args.site, list(chosen.hosts))
             if problems:
                 raise InputError(problems)

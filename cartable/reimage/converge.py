@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -106,7 +107,8 @@ def record_converged(site_dir: Path, times: dict[str, str]) -> None:
     """Add `times` (host -> the restore time converged) to `reimaging/converged.json`, whole; an
     older time never replaces a newer one. The caller holds the site's lock."""
     data = read_converged(site_dir)
-    news = {h: t for h, t in times.items() if newer(t, data.get(h))}
+    # a time that is not one (empty, unreadable) is not recorded: that PC is converged again later
+    news = {h: t for h, t in times.items() if _when(t) is not None and newer(t, data.get(h))}
     if not news:
         return
     data.update(news)
@@ -157,7 +159,7 @@ def login_problems(site: Path, hosts: list[str], inventories: tuple[Path, ...] =
     spec = JobSpec(Path("-"), (site.parent / "hosts.yml", *inventories), site.parent)
     try:
         listed = json.loads(inventory_cli(spec, "--list"))
-    except (RuntimeError, OSError, ValueError) as exc:
+    except (RuntimeError, OSError, ValueError, subprocess.TimeoutExpired) as exc:
         return [Problem(where, f"the inventory cannot be read: {exc}", hint="fix it, then run this again")]
     hostvars = (listed.get("_meta") or {}).get("hostvars") or {}
     problems = []
@@ -196,6 +198,9 @@ def converge(site: Path, todo: Todo, schools: list[School], playbook: Path, *, f
                    relay_command=relay_command, relay_runner=relay_runner, hosts=hosts)
     with st.site_lock(site.parent):
         status = _status(folder, name, label)
+        for school in chosen:  # to run again; if interrupted before its job starts: nobody reached
+            if school.uai in status["schools"]:
+                status["schools"][school.uai].update(state="pending", processed=[])
         final = Campaign(folder, status, spec, forks).run(chosen)
         entries: dict[str, dict[str, Any]] = {s.uai: final["schools"][s.uai] for s in chosen}
         record_converged(site.parent, {h: t for s in chosen for h, t in todo[s.uai].items()

@@ -160,3 +160,23 @@ def test_converge_bad_input_exits_2(site: Path) -> None:
     (site.parent / "reimaging" / "converged.json").write_text("{")
     code, _, err = _converge_cli(site)
     assert code == 2 and "converged.json" in err and "not a mapping of workstation to restore time" in err
+
+
+def test_a_school_stopped_before_its_job_started_records_nothing(site: Path, monkeypatch) -> None:
+    """Ctrl-C while schools wait their turn: a school whose job never started keeps no `processed`
+    from its previous run, so none of its PCs is recorded as converged after this restore."""
+    import cartable.reimage.converge as reimage_converge
+    from cartable.campaign.engine import Campaign
+
+    converge(site, {PRIMAIRE: {"0350607v-sdi01": T1}}, _schools(site), PLAYBOOK)
+    assert read_converged(site.parent) == {"0350607v-sdi01": T1}
+
+    class Stopped(Campaign):  # the stop already asked when the school's turn comes
+        def run(self, schools):  # type: ignore[no-untyped-def]
+            self.stop.set()
+            return super().run(schools)
+
+    monkeypatch.setattr(reimage_converge, "Campaign", Stopped)
+    entry = converge(site, {PRIMAIRE: {"0350607v-sdi01": T2}}, _schools(site), PLAYBOOK)[PRIMAIRE]
+    assert entry["processed"] == [] and entry["state"] == "pending"
+    assert read_converged(site.parent) == {"0350607v-sdi01": T1}

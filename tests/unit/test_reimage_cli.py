@@ -223,3 +223,17 @@ def test_a_workstation_the_relay_could_not_log_into_is_refused_before_any_restor
     (site.parent / "group_vars" / "workstations.yml").unlink()
     calls.clear()
     assert main(["reimage", "now", str(site), "--school", "0350607V", "--no-converge"]) == 0
+
+
+def test_recorded_times_are_times_and_never_go_back(tmp_path: Path) -> None:
+    from cartable.reimage.converge import newer, read_converged, record_converged
+
+    (tmp_path / "reimaging").mkdir()
+    record_converged(tmp_path, {"a": "2026-12-09T12:00:00+00:00", "b": "", "c": "garbage"})
+    assert read_converged(tmp_path) == {"a": "2026-12-09T12:00:00+00:00"}
+    record_converged(tmp_path, {"a": "2026-12-02T12:00:00+00:00"})   # older: kept the newer
+    record_converged(tmp_path, {"a": "2026-12-09T13:00:00+01:00"})   # the same instant: not newer
+    assert read_converged(tmp_path) == {"a": "2026-12-09T12:00:00+00:00"}
+    assert newer("2026-12-16T12:00:00+00:00", "2026-12-09T12:00:00+00:00")
+    assert not newer("2026-12-09T12:00:00", "2026-12-09T12:00:00")
+    assert newer("2026-12-09T12:00:00", None)
